@@ -1,0 +1,112 @@
+import { z } from "zod";
+
+// One schema for /etc/schedctl/schedctl.toml and its drop-ins. Every key has a default, so an
+// empty file (or none) is a valid configuration. TOML keys are snake_case, as in systemd's and
+// TuneD's own files; each stage owns its section.
+
+const positiveMs = z.number().int().positive();
+const ratio = z.number().positive();
+
+export const DaemonSection = z
+  .object({
+    /** auto: observe, decide and deploy; observe: record only, never touch the kernel; manual: deploy only on request. */
+    mode: z.enum(["auto", "observe", "manual"]).default("auto"),
+    sample_interval_ms: positiveMs.min(100).max(60_000).default(1000),
+    state_dir: z.string().min(1).default("/var/lib/schedctl"),
+    /** On stop, keep the current policy attached instead of restoring the kernel default. */
+    keep_policy_on_stop: z.boolean().default(false),
+    log_level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+  })
+  .strict()
+  .prefault({});
+
+export const ObserveSection = z
+  .object({
+    /** cgroup v2 paths (relative to the cgroup2 mount) whose subtrees are sampled. */
+    cgroup_roots: z.array(z.string().startsWith("/")).min(1).default(["/"]),
+    /** How deep below each root cgroups are sampled (0: the root alone). */
+    cgroup_max_depth: z.number().int().min(0).max(32).default(8),
+    /** How many samples the store keeps; older ones are dropped. */
+    ring_size: z.number().int().min(10).max(1_000_000).default(3600),
+    /** How many of the busiest processes are kept as hints for later stages. */
+    top_processes: z.number().int().min(0).max(100).default(10),
+  })
+  .strict()
+  .prefault({});
+
+export const DetectSection = z
+  .object({
+    /** Page-Hinkley alarm threshold on the normalised drift (higher: fewer, later alarms). */
+    threshold: z.number().positive().default(4),
+    /** Magnitude of change tolerated before drift accumulates (in units of feature spread). */
+    tolerance: z.number().min(0).default(0.5),
+    /** A new phase must hold this many samples before another change can be reported. */
+    min_dwell_samples: z.number().int().min(1).max(3600).default(5),
+  })
+  .strict()
+  .prefault({});
+
+export const LlmSection = z
+  .object({
+    provider: z.enum(["none", "openai", "anthropic"]).default("none"),
+    endpoint: z.url().optional(),
+    model: z.string().min(1).optional(),
+    /** Root-only file holding the API key; a systemd credential named "llm-api-key" wins over it. */
+    api_key_file: z.string().min(1).optional(),
+    timeout_ms: positiveMs.max(600_000).default(60_000),
+    max_retries: z.number().int().min(0).max(10).default(3),
+    /** Drift score above which the LLM may be consulted (when the local planner is not confident). */
+    drift_threshold: z.number().positive().default(8),
+    calls_per_hour: z.number().int().min(0).default(6),
+    calls_per_day: z.number().int().min(0).default(40),
+    tokens_per_call: z.number().int().positive().default(8000),
+    tokens_per_day: z.number().int().min(0).default(200_000),
+    /** Prices in USD per million tokens, for the cost shown in the audit trail. */
+    price_input_per_mtok: z.number().min(0).default(0),
+    price_output_per_mtok: z.number().min(0).default(0),
+    max_repair_rounds: z.number().int().min(0).max(10).default(3),
+  })
+  .strict()
+  .prefault({});
+
+export const VerifySection = z
+  .object({
+    /** Largest sched_ext watchdog timeout a candidate may ask for. */
+    max_timeout_ms: positiveMs.max(30_000).default(10_000),
+    /** How long a candidate runs under load in the sandbox VM. */
+    sandbox_seconds: z.number().positive().max(600).default(8),
+    /** Directory of the cached sandbox kernel (vmlinuz); empty: fetch and cache the newest. */
+    sandbox_kernel: z.string().optional(),
+    cache_dir: z.string().min(1).default("/var/cache/schedctl"),
+  })
+  .strict()
+  .prefault({});
+
+export const DeploySection = z
+  .object({
+    probation_seconds: z.number().positive().max(3600).default(20),
+    /** A probation KPI this many times worse than its baseline fails the policy. */
+    regression_ratio: ratio.min(1).default(1.25),
+    /** Probation failures for one workload signature before the policy is quarantined for it. */
+    quarantine_after: z.number().int().min(1).default(2),
+  })
+  .strict()
+  .prefault({});
+
+export const Config = z
+  .object({
+    daemon: DaemonSection,
+    observe: ObserveSection,
+    detect: DetectSection,
+    llm: LlmSection,
+    verify: VerifySection,
+    deploy: DeploySection,
+  })
+  .strict();
+
+export type Config = z.infer<typeof Config>;
+export type ConfigInput = z.input<typeof Config>;
+
+export function defaultConfig(): Config {
+  return Config.parse({});
+}
