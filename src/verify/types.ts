@@ -1,0 +1,68 @@
+import { z } from "zod";
+import { PolicyRef } from "../policies/types.ts";
+
+// The Execution Verifier's record. A candidate passes the stages in order and stops at the
+// first failure; the verdict is keyed by the candidate's content hash and never recomputed.
+
+export const VerifyStage = z.enum(["static", "kernel", "dynamic"]);
+export type VerifyStage = z.infer<typeof VerifyStage>;
+
+export const SandboxFigures = z.object({
+  seconds: z.number(),
+  /** Load workers that ran, and the fewest / mean iterations any of them made. */
+  workers: z.number().int(),
+  minProgress: z.number(),
+  meanProgress: z.number(),
+  /** Total worker iterations per second (throughput under the policy). */
+  opsPerSec: z.number(),
+  /** SCHED_OTHER wake-up latency (cyclictest), microseconds. */
+  latencyAvgUs: z.number(),
+  latencyMaxUs: z.number(),
+  /** The kernel reported the scheduler enabled, with this ops name, at the end of the run. */
+  stillEnabled: z.boolean(),
+  ejectReason: z.string().optional(),
+});
+export type SandboxFigures = z.infer<typeof SandboxFigures>;
+
+export const Verdict = z.object({
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  policy: PolicyRef,
+  /** The last stage attempted: the failing one, or "dynamic" when all passed. */
+  stage: VerifyStage,
+  passed: z.boolean(),
+  /** Why it failed (or what was checked), with the relevant compiler/verifier/kernel log lines. */
+  log: z.string().max(8000),
+  opsName: z.string().optional(),
+  figures: SandboxFigures.optional(),
+  /** Wall-clock ms when the verdict was reached. */
+  at: z.number(),
+});
+export type Verdict = z.infer<typeof Verdict>;
+
+/** What verify needs to remember: verdicts by content hash (store/ implements it). */
+export interface VerdictStore {
+  getVerdict(hash: string): Verdict | undefined;
+  putVerdict(verdict: Verdict): void;
+}
+
+/** A candidate as the verifier receives it: compiled already, or a reason it did not compile. */
+export type BuiltCandidate =
+  | {
+      kind: "object";
+      ref: PolicyRef;
+      /** The C source (for the source rules); the object is what is loaded. */
+      source: string;
+      objectPath: string;
+    }
+  | { kind: "process"; ref: PolicyRef; argv: string[]; opsName: string }
+  | { kind: "uncompilable"; ref: PolicyRef; log: string };
+
+/** Builds a candidate (the policies stage's compile + cache); never throws for bad source. */
+export type BuildCandidate = (ref: PolicyRef) => Promise<BuiltCandidate>;
+
+/** Keeps the verdict log within its bound, keeping the head and the tail (where errors are). */
+export function excerpt(text: string, max = 6000): string {
+  if (text.length <= max) return text;
+  const head = Math.floor(max / 3);
+  return `${text.slice(0, head)}\n[... ${text.length - max} characters left out ...]\n${text.slice(-(max - head))}`;
+}
