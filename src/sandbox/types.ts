@@ -20,6 +20,13 @@ export interface VmRunOptions {
   /** Called with each console line as it arrives (for live progress). */
   onLine?: (line: string) => void;
   signal?: AbortSignal;
+  /** Default "tcg": the development machines' /dev/kvm cannot boot a stock kernel. */
+  accel?: "tcg" | "kvm";
+  /** Include the Node runtime and the project's production node_modules (default true); without
+   * them the initramfs is much smaller and the boot quicker. */
+  node?: boolean;
+  /** Extra kernel command-line arguments. */
+  kernelArgs?: string[];
 }
 
 export interface VmResult {
@@ -33,10 +40,17 @@ export interface VmResult {
   /** The guest kernel crashed (Oops, panic) before the script finished. */
   crashed: boolean;
   durationMs: number;
+  /** From qemu's start to the payload's start. */
+  bootMs?: number;
+  /** The console line that showed the crash. */
+  crashLine?: string;
 }
 
 /** A guest prints `RESULT_MARKER + JSON.stringify(value)` on one line to report a value. */
 export const RESULT_MARKER = "SCHEDCTL-RESULT ";
+
+/** /init prints `EXIT_MARKER + status` when the payload script returns. */
+export const EXIT_MARKER = "SCHEDCTL-EXIT ";
 
 export interface Sandbox {
   run(options: VmRunOptions): Promise<VmResult>;

@@ -1,0 +1,69 @@
+// The qemu command line for a sched_ext guest, shared by the sandbox (initramfs only) and the
+// packaging tests (a Debian root disk booted with systemd on the same kernel).
+import { requireTool } from "./exec.ts";
+
+export interface QemuDrive {
+  file: string;
+  format?: "raw" | "qcow2";
+  /** Default "virtio" (the cloud kernel builds virtio_blk as a module: an initramfs must load it). */
+  interface?: "virtio" | "ide" | "none";
+  readOnly?: boolean;
+  /** A snapshot drive discards the guest's writes. */
+  snapshot?: boolean;
+}
+
+export interface QemuMachine {
+  kernel: string;
+  initrd?: string;
+  /** Kernel arguments after the defaults (console on ttyS0, panic reboots, i.e. exits qemu). */
+  append?: string[];
+  cpus?: number;
+  memoryMb?: number;
+  /** Default "tcg". KVM only where /dev/kvm is a real hardware-assisted one. */
+  accel?: "tcg" | "kvm";
+  drives?: QemuDrive[];
+  /** Appended last, verbatim (e.g. -netdev/-device pairs). */
+  extraArgs?: string[];
+}
+
+/**
+ * An Oops under TCG must end the run at once rather than leave a half-dead guest until the
+ * timeout: oops=panic, then panic=-1 reboots at once and -no-reboot turns that into qemu's exit.
+ */
+export const DEFAULT_KERNEL_ARGS = ["console=ttyS0", "quiet", "oops=panic", "panic=-1"];
+
+export function qemuCommand(machine: QemuMachine): { file: string; args: string[] } {
+  const file = requireTool("qemu-system-x86_64", "qemu-system-x86", "to boot the sched_ext kernel");
+  const accel = machine.accel ?? "tcg";
+  const args = [
+    "-accel",
+    accel,
+    ...(accel === "kvm" ? ["-cpu", "host"] : []),
+    "-smp",
+    String(machine.cpus ?? 2),
+    "-m",
+    `${machine.memoryMb ?? 2048}M`,
+    "-nographic",
+    "-no-reboot",
+    "-nodefaults",
+    "-serial",
+    "stdio",
+    "-kernel",
+    machine.kernel,
+    ...(machine.initrd ? ["-initrd", machine.initrd] : []),
+    "-append",
+    [...DEFAULT_KERNEL_ARGS, ...(machine.append ?? [])].join(" "),
+  ];
+  for (const drive of machine.drives ?? []) {
+    const opts = [
+      `file=${drive.file}`,
+      `format=${drive.format ?? "raw"}`,
+      `if=${drive.interface ?? "virtio"}`,
+    ];
+    if (drive.readOnly) opts.push("readonly=on");
+    if (drive.snapshot) opts.push("snapshot=on");
+    args.push("-drive", opts.join(","));
+  }
+  args.push(...(machine.extraArgs ?? []));
+  return { file, args };
+}

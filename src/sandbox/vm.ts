@@ -1,0 +1,203 @@
+// The sandbox: boots the sched_ext kernel under qemu with our initramfs, runs one payload script,
+// and reads what the guest reports on its serial console. qemu never outlives a run.
+import { spawn } from "node:child_process";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { pipeline } from "node:stream/promises";
+import type { Logger } from "../log/logger.ts";
+import { BOOTED_MARKER, buildRunArchive, ensureInitramfsLayers } from "./initramfs.ts";
+import { defaultCacheDir, ensureSandboxKernel } from "./kernel-image.ts";
+import { qemuCommand } from "./qemu.ts";
+import { EXIT_MARKER, RESULT_MARKER, type Sandbox, type VmResult, type VmRunOptions } from "./types.ts";
+
+export interface QemuSandboxOptions {
+  cacheDir?: string;
+  logger?: Logger;
+}
+
+/** Console lines that mean the guest kernel is going down. */
+const CRASH_PATTERNS = [
+  /Kernel panic - not syncing/,
+  /\bOops: /,
+  /general protection fault/,
+  /BUG: unable to handle/,
+];
+
+/** SeaBIOS clears the screen and resets the terminal on the serial line. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it removes
+const TERMINAL_ESCAPES = /\x1b(\[[0-9;?]*[A-Za-z]|c)/g;
+
+export function createQemuSandbox(options: QemuSandboxOptions = {}): Sandbox {
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const logger = options.logger;
+  return {
+    async run(run: VmRunOptions): Promise<VmResult> {
+      run.signal?.throwIfAborted();
+      const kernel = await ensureSandboxKernel({ cacheDir, logger });
+      const layers = await ensureInitramfsLayers(cacheDir, logger);
+      const work = mkdtempSync(join(tmpdir(), "schedctl-vm-"));
+      try {
+        const runLayer = join(work, "run.cpio.gz");
+        await buildRunArchive(runLayer, run.script, run.files);
+        const initrd = join(work, "initrd");
+        await concatenate([layers.base, ...(run.node === false ? [] : [layers.runtime]), runLayer], initrd);
+        const command = qemuCommand({
+          kernel: kernel.vmlinuz,
+          initrd,
+          append: run.kernelArgs,
+          cpus: run.cpus,
+          memoryMb: run.memoryMb,
+          accel: run.accel,
+        });
+        return await boot(command, run, logger);
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** Linux unpacks concatenated gzip'd cpio archives one after the other, later files winning. */
+async function concatenate(parts: string[], out: string): Promise<void> {
+  const sink = createWriteStream(out);
+  for (const part of parts) await pipeline(createReadStream(part), sink, { end: false });
+  await new Promise<void>((resolve, reject) =>
+    sink.end((error?: Error | null) => (error ? reject(error) : resolve())),
+  );
+}
+
+function boot(
+  command: { file: string; args: string[] },
+  run: VmRunOptions,
+  logger?: Logger,
+): Promise<VmResult> {
+  const started = Date.now();
+  const console: string[] = [];
+  const parser = new ConsoleParser();
+  let timedOut = false;
+  let aborted = false;
+
+  logger?.debug({ command: [command.file, ...command.args].join(" ") }, "starting qemu");
+  const child = spawn(command.file, command.args, { stdio: ["ignore", "pipe", "pipe"] });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, run.timeoutMs);
+  const onAbort = () => {
+    aborted = true;
+    kill();
+  };
+  run.signal?.addEventListener("abort", onAbort, { once: true });
+  // Whatever else happens to this process, qemu must not survive it.
+  process.once("exit", kill);
+
+  const onLine = (raw: string) => {
+    const line = raw.replace(TERMINAL_ESCAPES, "").replace(/\r$/, "");
+    console.push(line);
+    parser.push(line, Date.now() - started);
+    try {
+      run.onLine?.(line);
+    } catch (error) {
+      logger?.warn({ err: String(error) }, "onLine callback threw; ignored");
+    }
+  };
+  createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on("line", onLine);
+  createInterface({ input: child.stderr, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (l) =>
+    onLine(`qemu: ${l}`),
+  );
+
+  return new Promise((resolve, reject) => {
+    let spawnError: Error | undefined;
+    child.on("error", (error) => {
+      spawnError = error;
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      run.signal?.removeEventListener("abort", onAbort);
+      process.removeListener("exit", kill);
+      if (spawnError) return reject(new Error(`cannot start qemu (${command.file}): ${spawnError.message}`));
+      if (aborted) return reject(run.signal?.reason ?? new Error("sandbox run aborted"));
+      const finished = parser.exitCode !== undefined;
+      // A guest that stopped by itself without saying it finished went down: that is a crash.
+      const crashed = parser.crashLine !== undefined || (!finished && !timedOut);
+      const result: VmResult = {
+        exitCode: parser.exitCode,
+        results: parser.results,
+        console: console.join("\n"),
+        timedOut,
+        crashed,
+        durationMs: Date.now() - started,
+        bootMs: parser.bootMs,
+        crashLine:
+          parser.crashLine ??
+          (crashed ? `qemu exited (code ${code}) before the payload finished` : undefined),
+      };
+      logger?.debug({ ...result, console: undefined, results: result.results.length }, "qemu run finished");
+      resolve(result);
+    });
+  });
+}
+
+/** Reads the markers /init and the payload print, and the kernel's crash reports. */
+export class ConsoleParser {
+  readonly results: unknown[] = [];
+  exitCode: number | undefined;
+  bootMs: number | undefined;
+  crashLine: string | undefined;
+
+  push(line: string, elapsedMs: number): void {
+    // Kernel messages can land in the middle of a guest line: look for markers anywhere.
+    const result = line.indexOf(RESULT_MARKER);
+    if (result >= 0) {
+      const json = line.slice(result + RESULT_MARKER.length).trim();
+      try {
+        this.results.push(JSON.parse(json));
+      } catch {
+        this.results.push({ unparsed: json });
+      }
+      return;
+    }
+    if (this.bootMs === undefined && line.includes(BOOTED_MARKER)) this.bootMs = elapsedMs;
+    const exit = line.indexOf(EXIT_MARKER);
+    if (exit >= 0 && this.exitCode === undefined && this.crashLine === undefined) {
+      const code = Number.parseInt(line.slice(exit + EXIT_MARKER.length), 10);
+      if (Number.isInteger(code)) this.exitCode = code;
+      return;
+    }
+    if (
+      this.exitCode === undefined &&
+      this.crashLine === undefined &&
+      CRASH_PATTERNS.some((p) => p.test(line))
+    ) {
+      this.crashLine = line.trim();
+    }
+  }
+}
+
+export interface RetriedResult {
+  result: VmResult;
+  /** Boots that crashed and were run again. */
+  reruns: number;
+}
+
+/**
+ * Runs again when the guest crashed: under TCG about 3 boots in 14 die of an emulator fault
+ * (`Oops: int3` while the kernel patches its own code), not of what the run did.
+ */
+export async function runRetryingCrashes(
+  sandbox: Sandbox,
+  options: VmRunOptions,
+  maxAttempts = 3,
+  logger?: Logger,
+): Promise<RetriedResult> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await sandbox.run(options);
+    if (!result.crashed || attempt >= maxAttempts) return { result, reruns: attempt - 1 };
+    logger?.warn({ attempt, crashLine: result.crashLine }, "guest crashed; running the boot again");
+  }
+}
