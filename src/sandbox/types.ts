@@ -27,6 +27,8 @@ export interface VmRunOptions {
   node?: boolean;
   /** Extra kernel command-line arguments. */
   kernelArgs?: string[];
+  /** Called with qemu's pid once it runs (tests check it is gone afterwards). */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface VmResult {

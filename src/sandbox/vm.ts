@@ -81,6 +81,7 @@ function boot(
 
   logger?.debug({ command: [command.file, ...command.args].join(" ") }, "starting qemu");
   const child = spawn(command.file, command.args, { stdio: ["ignore", "pipe", "pipe"] });
+  if (child.pid !== undefined) run.onSpawn?.(child.pid);
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   };
