@@ -61,9 +61,7 @@ struct sched_ext_ops fx_ops = {
 }
 
 export function refFor(name: string, hashSeed: string): PolicyRef {
-  const hash = Buffer.from(hashSeed.padEnd(32, "0").slice(0, 32))
-    .toString("hex")
-    .slice(0, 64);
+  const hash = Buffer.from(hashSeed.padEnd(32, "0").slice(0, 32)).toString("hex").slice(0, 64);
   return { origin: "generated", name, tunables: {}, hash };
 }
 

@@ -1,0 +1,59 @@
+import type { Profile } from "../observe/types.ts";
+import type { KpiName, Kpis } from "./types.ts";
+
+// The probation guard: mean KPIs under the new policy against the mean before the swap.
+// A KPI regresses when it is worse than its baseline by the configured ratio AND by an
+// absolute margin, so that near-zero figures (an idle host) cannot fail a policy on noise.
+
+const ABSOLUTE_MARGIN: Record<KpiName, number> = {
+  psiCpuSome: 0.05,
+  runDelayPerCpuTime: 0.1,
+  cgroupPsiCpuSome: 0.05,
+};
+
+/** Samples of probation needed before a regression is called. */
+export const MIN_PROBATION_SAMPLES = 3;
+
+export function kpisFromProfile(profile: Profile, cgroup?: string): Kpis {
+  const group = cgroup === undefined ? undefined : profile.topCgroups.find((c) => c.path === cgroup);
+  return {
+    psiCpuSome: profile.features.psi_cpu_some,
+    runDelayPerCpuTime: profile.features.run_delay_per_cpu_time,
+    ...(group ? { cgroupPsiCpuSome: group.psiCpuSome } : {}),
+  };
+}
+
+export interface Regression {
+  kpi: KpiName;
+  baseline: number;
+  now: number;
+}
+
+export function meanKpis(samples: Kpis[]): Partial<Record<KpiName, number>> {
+  const out: Partial<Record<KpiName, number>> = {};
+  for (const name of Object.keys(ABSOLUTE_MARGIN) as KpiName[]) {
+    const values = samples
+      .map((s) => s[name])
+      .filter((v): v is number => v !== undefined && Number.isFinite(v));
+    if (values.length > 0) out[name] = values.reduce((a, b) => a + b, 0) / values.length;
+  }
+  return out;
+}
+
+export function findRegressions(baseline: Kpis[], probation: Kpis[], ratio: number): Regression[] {
+  if (baseline.length === 0 || probation.length < MIN_PROBATION_SAMPLES) return [];
+  const before = meanKpis(baseline);
+  const after = meanKpis(probation);
+  const found: Regression[] = [];
+  for (const name of Object.keys(ABSOLUTE_MARGIN) as KpiName[]) {
+    const b = before[name];
+    const a = after[name];
+    if (b === undefined || a === undefined) continue;
+    if (a > b * ratio && a - b > ABSOLUTE_MARGIN[name]) found.push({ kpi: name, baseline: b, now: a });
+  }
+  return found;
+}
+
+export function describeRegressions(found: Regression[]): string {
+  return found.map((r) => `${r.kpi} ${r.baseline.toFixed(3)} -> ${r.now.toFixed(3)}`).join(", ");
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from "vitest";
+import {
+  buildVerifyScript,
+  type GuestItem,
+  parseVerifyConsole,
+  VERIFY_MARKER,
+} from "../../../src/verify/guest.ts";
+
+const a: GuestItem = {
+  hash: "a".repeat(64),
+  guestPath: "/verify/a.bpf.o",
+  kind: "object",
+  opsName: "schedctl_a",
+  kernelStage: true,
+};
+const b: GuestItem = { ...a, hash: "b".repeat(64), guestPath: "/verify/b.bpf.o", opsName: "schedctl_b" };
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const say = (item: GuestItem, key: string, value: string) => `${VERIFY_MARKER} ${item.hash} ${key} ${value}`;
+
+describe("sandbox guest script", () => {
+  it("checks every candidate in one script, each with its kernel stage and a run of the given length", () => {
+    const script = buildVerifyScript([a, { ...b, kernelStage: false }], 6);
+    expect(script.match(/^vkernel /gm)).toHaveLength(1);
+    expect(script.match(/^\s+vdynamic /gm)).toHaveLength(2);
+    expect(script).toContain("cyclictest -q -D 6 -t 2");
+    expect(script).toContain("struct_ops register '/verify/b.bpf.o' /sys/fs/bpf/schedctl-verify/");
+  });
+
+  it("reads a pass, a verifier refusal and an ejection from an interleaved console", () => {
+    const console = [
+      say(a, "kernel", "ok"),
+      `[    9.1] random kernel line`,
+      say(
+        a,
+        "figures",
+        "secs=6 state=enabled ops=schedctl_a started_ops=schedctl_a progress=100,120,90,110,8,",
+      ),
+      say(
+        a,
+        "cyclictest",
+        b64(
+          "T: 0 ( 90) P: 0 I:1000 C: 5 Min: 10 Act: 20 Avg: 300 Max: 4000\nT: 1 ( 91) P: 0 I:1500 C: 4 Min: 10 Act: 20 Avg: 500 Max: 9000",
+        ),
+      ),
+      say(a, "dynamic-log", ""),
+      say(a, "dynamic", "done"),
+      say(b, "kernel-log", b64("R1 invalid mem access 'map_value_or_null'\nSuggestion: Add a NULL check")),
+      say(b, "kernel", "fail"),
+    ].join("\n");
+    const out = parseVerifyConsole(console, [a, b]);
+    expect(out.get(a.hash)?.dynamic).toMatchObject({
+      ok: true,
+      figures: {
+        seconds: 6,
+        workers: 5,
+        minProgress: 8,
+        opsPerSec: 428 / 6,
+        latencyAvgUs: 400,
+        latencyMaxUs: 9000,
+      },
+    });
+    expect(out.get(b.hash)).toEqual({
+      kernel: { ok: false, log: "R1 invalid mem access 'map_value_or_null'\nSuggestion: Add a NULL check" },
+    });
+
+    const ejected = parseVerifyConsole(
+      [
+        say(b, "kernel", "ok"),
+        say(b, "figures", "secs=6 state=disabled ops= started_ops=schedctl_b progress=50,0,40,30,2,"),
+        say(b, "cyclictest", b64("T: 0 ( 90) P: 0 I:1000 C: 5 Min: 10 Act: 20 Avg: 300 Max: 4000")),
+        say(b, "dynamic-log", b64('sched_ext: BPF scheduler "schedctl_b" disabled (runnable task stall)')),
+        say(b, "dynamic", "done"),
+      ].join("\n"),
+      [b],
+    ).get(b.hash)?.dynamic;
+    expect(ejected?.ok).toBe(false);
+    expect(ejected?.log).toMatch(
+      /ejected or replaced during the run .*kernel: runnable task stall.*; a load worker starved/,
+    );
+    expect(ejected?.figures.ejectReason).toBe("runnable task stall");
+  });
+});

@@ -1,0 +1,47 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { openDb } from "../../../src/store/db.ts";
+import { SqliteVerdictStore, VERDICT_MIGRATIONS } from "../../../src/store/verdicts.ts";
+import type { Verdict } from "../../../src/verify/types.ts";
+import { tempDir } from "../../helpers/tmp.ts";
+
+const hash = "c".repeat(64);
+const verdict: Verdict = {
+  hash,
+  policy: { origin: "builtin", name: "fifo", tunables: { slice_us: 2000 }, hash },
+  stage: "dynamic",
+  passed: true,
+  log: "dynamic run passed",
+  opsName: "schedctl_fifo",
+  figures: {
+    seconds: 8,
+    workers: 5,
+    minProgress: 10,
+    meanProgress: 20,
+    opsPerSec: 12.5,
+    latencyAvgUs: 300,
+    latencyMaxUs: 9000,
+    stillEnabled: true,
+  },
+  at: 1_700_000_000_000,
+};
+
+describe("verdict store (SQLite)", () => {
+  it("keeps verdicts by content hash across reopen, and never overwrites the first", () => {
+    const path = join(tempDir(), "state.db");
+    const db = openDb(path, VERDICT_MIGRATIONS);
+    const store = new SqliteVerdictStore(db);
+    expect(store.getVerdict(hash)).toBeUndefined();
+    store.putVerdict(verdict);
+    store.putVerdict({ ...verdict, passed: false, stage: "kernel", log: "later" });
+    db.close();
+    const again = new SqliteVerdictStore(openDb(path, VERDICT_MIGRATIONS));
+    expect(again.getVerdict(hash)).toEqual(verdict);
+    expect(again.recent()).toHaveLength(1);
+  });
+
+  it("refuses a malformed verdict with the field that is wrong", () => {
+    const store = new SqliteVerdictStore(openDb(":memory:", VERDICT_MIGRATIONS));
+    expect(() => store.putVerdict({ ...verdict, hash: "nope" })).toThrow(/hash/);
+  });
+});
