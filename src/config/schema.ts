@@ -64,7 +64,29 @@ export const LlmSection = z
     /** Prices in USD per million tokens, for the cost shown in the audit trail. */
     price_input_per_mtok: z.number().min(0).default(0),
     price_output_per_mtok: z.number().min(0).default(0),
+    /** Spend limit per day in USD, from the prices above (0: no limit). */
+    cost_per_day_usd: z.number().min(0).default(0),
     max_repair_rounds: z.number().int().min(0).max(10).default(3),
+    /** Invalid replies (bad JSON, schema, unknown names) the model may correct, per stage. */
+    max_corrections: z.number().int().min(0).max(5).default(1),
+    /** Consecutive failed calls that open the circuit breaker, and how long it stays open. */
+    breaker_failures: z.number().int().min(1).max(100).default(3),
+    breaker_cooldown_ms: positiveMs.max(86_400_000).default(900_000),
+  })
+  .strict()
+  .prefault({});
+
+export const DecideSection = z
+  .object({
+    /** A planner decision at least this sure (its chance of being the best candidate) needs no LLM. */
+    confidence_threshold: z.number().min(0).max(1).default(0.7),
+    /** A policy whose mean KPI ratio on a signature is at most this (and whose last probation passed) is reused. */
+    reuse_max_ratio: ratio.max(1).default(0.95),
+    reuse_min_passes: z.number().int().min(1).default(1),
+    /** Policy variants the planner weighs per phase, besides the kernel default. */
+    max_candidates: z.number().int().min(1).max(16).default(4),
+    /** Weight of another signature's outcome of the same class, relative to the signature's own. */
+    class_weight: z.number().min(0).max(1).default(0.3),
   })
   .strict()
   .prefault({});
@@ -99,6 +121,7 @@ export const Config = z
     observe: ObserveSection,
     detect: DetectSection,
     llm: LlmSection,
+    decide: DecideSection,
     verify: VerifySection,
     deploy: DeploySection,
   })

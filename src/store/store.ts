@@ -1,10 +1,15 @@
 import { type Db, type Migration, openDb } from "./db.ts";
+import { DECISION_MIGRATIONS } from "./decisions.ts";
 import { DEPLOYMENT_MIGRATIONS } from "./deployments.ts";
 import { VERDICT_MIGRATIONS } from "./verdicts.ts";
 
 // Every table family's migrations. A family module (samples.ts, policies.ts, ...) exports its
 // own list; add it here. Order between families does not matter.
-export const ALL_MIGRATIONS: readonly Migration[] = [...DEPLOYMENT_MIGRATIONS, ...VERDICT_MIGRATIONS];
+export const ALL_MIGRATIONS: readonly Migration[] = [
+  ...DECISION_MIGRATIONS,
+  ...DEPLOYMENT_MIGRATIONS,
+  ...VERDICT_MIGRATIONS,
+];
 
 export function openStateDb(path: string): Db {
   return openDb(path, ALL_MIGRATIONS);

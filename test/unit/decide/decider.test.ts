@@ -1,0 +1,138 @@
+import { describe, expect, it } from "vitest";
+import { defaultConfig } from "../../../src/config/schema.ts";
+import { Decider } from "../../../src/decide/decider.ts";
+import { MemoryDecideStore } from "../../../src/decide/memory.ts";
+import { seededRandom } from "../../../src/decide/random.ts";
+import { Decision } from "../../../src/decide/types.ts";
+import { createMemoryLogger } from "../../../src/log/logger.ts";
+import type { Tunables } from "../../../src/policies/types.ts";
+import { CATALOGUE, change, profile, serviceUnderHogs } from "../../helpers/decide-fixtures.ts";
+
+function plannerOnly(store = new MemoryDecideStore()) {
+  const config = defaultConfig();
+  const decider = new Decider({
+    decide: config.decide,
+    llmConfig: config.llm,
+    quarantineAfter: config.deploy.quarantine_after,
+    catalogue: () => CATALOGUE,
+    store,
+    llm: { disabled: "disabled: no provider configured" },
+    random: seededRandom(3),
+    now: () => 5_000,
+    logger: createMemoryLogger(),
+  });
+  return { decider, store };
+}
+
+describe("Decider without an LLM", () => {
+  it("says the LLM is disabled and decides on the planner alone, even on a large drift", async () => {
+    const { decider, store } = plannerOnly();
+    expect(decider.llmStatus()).toEqual({ enabled: false, summary: "disabled: no provider configured" });
+    const { id, decision } = await decider.decide(change(serviceUnderHogs(), 50));
+    expect(id).toBe(1);
+    expect(Decision.parse(decision)).toEqual(decision);
+    expect(decision.chooser).toBe("planner");
+    expect(decision.rationale).toMatch(/no LLM: LLM disabled: no provider configured/);
+    expect(decision.candidates.map((c) => c.key)).toContain("default");
+    expect(store.decisions).toHaveLength(1);
+    expect(store.consultations).toHaveLength(0);
+  });
+
+  it("keeps the default for an idle phase", async () => {
+    const { decider } = plannerOnly();
+    const { decision } = await decider.decide(change(profile("idle", "sig-idle"), 20));
+    expect(decision.policy).toEqual({ kind: "default" });
+    expect(decision.confidence).toBe(1);
+  });
+
+  it("reuses what passed probation on a known phase, and stops reusing it after a rollback", async () => {
+    const { decider } = plannerOnly();
+    const p = serviceUnderHogs();
+    const first = await decider.decide(change(p, 10));
+    expect(first.decision.chooser).toBe("planner");
+    const policy =
+      first.decision.policy.kind === "default"
+        ? {
+            kind: "policy" as const,
+            origin: "builtin" as const,
+            name: "latency",
+            tunables: { slice_us: 2000 },
+          }
+        : first.decision.policy;
+    decider.recordOutcome({
+      at: 6_000,
+      signature: p.signature,
+      class: p.class,
+      policy,
+      kpiRatio: 0.6,
+      passed: true,
+      rolledBack: false,
+      decisionId: first.id,
+    });
+    const again = await decider.decide(change(p, 10));
+    expect(again.decision.chooser).toBe("reuse");
+    expect(again.decision.policy).toEqual(policy);
+    expect(again.decision.rationale).toMatch(/passed probation 1 of 1 time\(s\).*mean KPI ratio 0\.60/);
+
+    decider.recordOutcome({
+      at: 7_000,
+      signature: p.signature,
+      class: p.class,
+      policy,
+      kpiRatio: 1.5,
+      passed: false,
+      rolledBack: true,
+    });
+    const after = await decider.decide(change(p, 10));
+    expect(after.decision.chooser).toBe("planner");
+  });
+
+  it("never picks a policy again once deploy quarantined it for the signature", async () => {
+    const { decider } = plannerOnly();
+    const p = serviceUnderHogs();
+    for (const name of ["latency", "cgroup-boost"]) {
+      const tunables: Tunables =
+        name === "latency" ? { slice_us: 2000 } : { cgroups: ["/system.slice/api.service"] };
+      decider.recordOutcome({
+        at: 1,
+        signature: p.signature,
+        class: p.class,
+        policy: { kind: "policy", origin: "builtin", name, tunables },
+        kpiRatio: 2,
+        passed: false,
+        rolledBack: true,
+        quarantined: true,
+      });
+    }
+    for (let i = 0; i < 10; i++) {
+      const { decision } = await decider.decide(change(p, 10));
+      expect(decision.policy).toEqual({ kind: "default" });
+    }
+  });
+
+  it("refuses a malformed outcome with a clear error", () => {
+    const { decider } = plannerOnly();
+    expect(() =>
+      decider.recordOutcome({
+        at: 1,
+        signature: "s",
+        class: "latency",
+        policy: { kind: "default" },
+        kpiRatio: -1,
+        passed: true,
+        rolledBack: false,
+      }),
+    ).toThrow(/kpiRatio/);
+  });
+
+  it("stores an operator's choice as such", () => {
+    const { decider, store } = plannerOnly();
+    const stored = decider.recordOperatorDecision(
+      serviceUnderHogs(),
+      { kind: "default" },
+      "maintenance window",
+    );
+    expect(stored.decision.chooser).toBe("operator");
+    expect(store.decisions[0]?.rationale).toBe("operator: maintenance window");
+  });
+});

@@ -1,0 +1,170 @@
+import { describe, expect, it } from "vitest";
+import { candidatesFor, policyKey, targetCgroup } from "../../../src/decide/candidates.ts";
+import { plan } from "../../../src/decide/planner.ts";
+import { seededRandom } from "../../../src/decide/random.ts";
+import type { ChosenPolicy, Outcome } from "../../../src/decide/types.ts";
+import { Manifest } from "../../../src/policies/types.ts";
+import { CATALOGUE, profile, serviceUnderHogs } from "../../helpers/decide-fixtures.ts";
+
+const options = (seed = 1) => ({ quarantineAfter: 2, classWeight: 0.3, random: seededRandom(seed) });
+const builtin = (name: string, tunables: Record<string, string | number | string[]> = {}): ChosenPolicy => ({
+  kind: "policy",
+  origin: "builtin",
+  name,
+  tunables,
+});
+
+function outcome(
+  signature: string,
+  policy: ChosenPolicy,
+  kpiRatio: number,
+  extra: Partial<Outcome> = {},
+): Outcome {
+  return {
+    at: 0,
+    signature,
+    class: "latency",
+    policy,
+    kpiRatio,
+    passed: kpiRatio < 1.25,
+    rolledBack: kpiRatio >= 1.25,
+    quarantined: false,
+    ...extra,
+  };
+}
+
+describe("candidates", () => {
+  it("offers the default plus the policies made for the class, favouring the service waiting for CPU", () => {
+    const p = serviceUnderHogs();
+    const keys = candidatesFor(p, CATALOGUE, 4).map((c) => c.key);
+    expect(keys).toEqual([
+      "default",
+      "builtin:latency?slice_us=2000",
+      'builtin:cgroup-boost?cgroups=["/system.slice/api.service"]',
+    ]);
+    expect(targetCgroup(p)).toBe("/system.slice/api.service");
+  });
+
+  it("tries each order of an enum tunable and, for throughput work, favours the busiest cgroup", () => {
+    const p = profile("throughput", "sig-batch", {
+      topCgroups: [
+        { path: "/batch.slice/jobs.service", cpuShare: 0.9, psiCpuSome: 0.2, tasks: 40 },
+        { path: "/system.slice/cron.service", cpuShare: 0.05, psiCpuSome: 0.1, tasks: 1 },
+      ],
+    });
+    const keys = candidatesFor(p, CATALOGUE, 10).map((c) => c.key);
+    expect(keys).toContain('builtin:batch-order?order="shortest"');
+    expect(keys).toContain('builtin:batch-order?order="longest"');
+    expect(targetCgroup(p)).toBe("/batch.slice/jobs.service");
+  });
+
+  it("leaves out a cgroup policy when there is no cgroup to favour", () => {
+    const keys = candidatesFor(profile("latency", "s"), CATALOGUE, 4).map((c) => c.key);
+    expect(keys).toEqual(["default", "builtin:latency?slice_us=2000"]);
+  });
+});
+
+describe("planner", () => {
+  it("keeps the kernel default on an idle phase, surely, even when a policy claims to suit idle", () => {
+    const idleFriendly = Manifest.parse({ ...CATALOGUE[0], name: "idle-ish", workloads: ["idle"] });
+    const p = profile("idle", "sig-idle");
+    for (let seed = 1; seed <= 20; seed++) {
+      const result = plan(p, candidatesFor(p, [idleFriendly], 4), [], [], options(seed));
+      expect(result.chosen.key).toBe("default");
+      expect(result.confidence).toBe(1);
+    }
+  });
+
+  it("replaces the default on an idle phase only on evidence that something beats it", () => {
+    const idleFriendly = Manifest.parse({
+      ...CATALOGUE[0],
+      name: "idle-ish",
+      workloads: ["idle"],
+      tunables: {},
+    });
+    const p = profile("idle", "sig-idle");
+    const policy = builtin("idle-ish");
+    const evidence = [
+      outcome("sig-idle", policy, 0.7, { class: "idle" }),
+      outcome("sig-idle", policy, 0.75, { class: "idle" }),
+    ];
+    const result = plan(p, candidatesFor(p, [idleFriendly], 4), evidence, evidence, options());
+    expect(result.chosen.key).toBe("builtin:idle-ish");
+  });
+
+  it("explores among the class's policies on a new phase and says it is unsure", () => {
+    const p = serviceUnderHogs();
+    const chosen = new Set<string>();
+    for (let seed = 1; seed <= 30; seed++) {
+      const result = plan(p, candidatesFor(p, CATALOGUE, 4), [], [], options(seed));
+      chosen.add(result.chosen.key);
+      expect(result.confidence).toBeLessThan(0.7);
+    }
+    expect(chosen.size).toBeGreaterThanOrEqual(2);
+  });
+
+  it("learns from other phases of the same class and becomes confident", () => {
+    const p = serviceUnderHogs("sig-new-latency");
+    const latency = builtin("latency", { slice_us: 2000 });
+    const boost = builtin("cgroup-boost", { cgroups: ["/system.slice/api.service"] });
+    const classWide = [
+      ...Array.from({ length: 8 }, (_, i) => outcome(`sig-old-${i}`, latency, 0.45)),
+      ...Array.from({ length: 4 }, (_, i) => outcome(`sig-old-${i}`, boost, 1.2)),
+    ];
+    const result = plan(p, candidatesFor(p, CATALOGUE, 4), [], classWide, options());
+    expect(result.chosen.key).toBe(policyKey(latency));
+    expect(result.confidence).toBeGreaterThanOrEqual(0.7);
+    const summary = result.summaries.find((s) => s.key === policyKey(latency))!;
+    expect(Math.exp(summary.expectedLogRatio)).toBeLessThan(0.7);
+    expect(result.rationale).toMatch(/picked builtin:latency/);
+  });
+
+  it("never re-picks a policy quarantined for the signature, nor one that failed probation too often", () => {
+    const p = serviceUnderHogs();
+    const latency = builtin("latency", { slice_us: 2000 });
+    const boost = builtin("cgroup-boost", { cgroups: ["/system.slice/api.service"] });
+    const own = [
+      outcome("sig-latency", latency, 0.3, { quarantined: true }),
+      outcome("sig-latency", boost, 1.5),
+      outcome("sig-latency", boost, 1.6),
+    ];
+    for (let seed = 1; seed <= 40; seed++) {
+      const result = plan(p, candidatesFor(p, CATALOGUE, 4), own, own, options(seed));
+      expect(result.chosen.key).toBe("default");
+    }
+    const summaries = plan(p, candidatesFor(p, CATALOGUE, 4), own, own, options()).summaries;
+    expect(summaries.find((s) => s.key === policyKey(latency))?.excluded).toBe(
+      "quarantined for this signature",
+    );
+    expect(summaries.find((s) => s.key === policyKey(boost))?.excluded).toMatch(/failed probation 2 times/);
+  });
+
+  it("finds the better order for a batch phase from outcomes", () => {
+    const p = profile("throughput", "sig-batch", {
+      topCgroups: [{ path: "/batch.slice/jobs.service", cpuShare: 0.9, psiCpuSome: 0.2, tasks: 40 }],
+    });
+    const longest = builtin("batch-order", { order: "longest" });
+    const shortest = builtin("batch-order", { order: "shortest" });
+    const own: Outcome[] = [
+      { ...outcome("sig-batch", longest, 0.78), class: "throughput" },
+      { ...outcome("sig-batch", longest, 0.8), class: "throughput" },
+      { ...outcome("sig-batch", shortest, 1.05), class: "throughput" },
+      { ...outcome("sig-batch", shortest, 1.1), class: "throughput" },
+    ];
+    const picks = new Map<string, number>();
+    for (let seed = 1; seed <= 50; seed++) {
+      const batchOnly = CATALOGUE.filter((m) => m.name === "batch-order");
+      const key = plan(p, candidatesFor(p, batchOnly, 10), own, own, options(seed)).chosen.key;
+      picks.set(key, (picks.get(key) ?? 0) + 1);
+    }
+    expect(picks.get(policyKey(longest)) ?? 0).toBeGreaterThan(25);
+    expect(picks.get(policyKey(shortest)) ?? 0).toBeLessThan(picks.get(policyKey(longest)) ?? 0);
+  });
+
+  it("is repeatable for a given seed", () => {
+    const p = serviceUnderHogs();
+    const a = plan(p, candidatesFor(p, CATALOGUE, 4), [], [], options(7));
+    const b = plan(p, candidatesFor(p, CATALOGUE, 4), [], [], options(7));
+    expect(a).toEqual(b);
+  });
+});
