@@ -1,6 +1,7 @@
 import { type Db, type Migration, openDb } from "./db.ts";
 import { DECISION_MIGRATIONS } from "./decisions.ts";
 import { DEPLOYMENT_MIGRATIONS } from "./deployments.ts";
+import { POLICY_MIGRATIONS } from "./policies.ts";
 import { VERDICT_MIGRATIONS } from "./verdicts.ts";
 
 // Every table family's migrations. A family module (samples.ts, policies.ts, ...) exports its
@@ -9,6 +10,7 @@ export const ALL_MIGRATIONS: readonly Migration[] = [
   ...DECISION_MIGRATIONS,
   ...DEPLOYMENT_MIGRATIONS,
   ...VERDICT_MIGRATIONS,
+  ...POLICY_MIGRATIONS,
 ];
 
 export function openStateDb(path: string): Db {

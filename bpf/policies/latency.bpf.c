@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * latency: tasks that wake often and run briefly go first, and a waking one does not wait for
+ * the tick.
+ *
+ * Every task keeps a moving average of how long it runs each time it gets a CPU. A task whose
+ * average is below `interactive_us` is interactive: it queues ahead of the others, and when it
+ * wakes with no idle CPU around it preempts the CPU whose (non-interactive) task has run longest,
+ * provided that task has had at least `preempt_min_us` (so bursts of wake-ups cannot starve the
+ * CPU hogs with a storm of preemptions). The CPU of a synchronous waker is never the victim: the
+ * waker is about to sleep anyway, and preempting it delays the chain it is part of.
+ * Under sched_ext a slice only ends at a scheduler tick; the explicit preemption is what lets a
+ * waking task run before the next tick. It gives up some throughput of the CPU hogs.
+ */
+#include "schedctl.h"
+
+char _license[] SEC("license") = "GPL";
+
+#define INTERACTIVE_DSQ 0
+#define BATCH_DSQ 1
+#define MAX_CPUS 64
+
+const volatile u64 slice_ns = TUNABLE(slice_us) * 1000ULL;
+const volatile u64 interactive_ns = TUNABLE(interactive_us) * 1000ULL;
+const volatile u64 preempt_min_ns = TUNABLE(preempt_min_us) * 1000ULL;
+
+struct task_ctx {
+	u64 avg_run_ns;  /* moving average of the time run per stint */
+	u64 started_ns;  /* when the current stint began */
+	s32 sync_waker;  /* CPU of a synchronous waker, -1 if none */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_ctx);
+} task_ctxs SEC(".maps");
+
+/* What each CPU is running: since when, and whether that task may be preempted. */
+struct cpu_ctx {
+	u64 started_ns;  /* 0 while the CPU runs nothing of ours */
+	bool preemptible;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_CPUS);
+	__type(key, u32);
+	__type(value, struct cpu_ctx);
+} cpu_ctxs SEC(".maps");
+
+static struct task_ctx *task_ctx(struct task_struct *p)
+{
+	return bpf_task_storage_get(&task_ctxs, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+static bool is_interactive(struct task_ctx *tctx)
+{
+	return tctx->avg_run_ns < interactive_ns;
+}
+
+/* The CPU whose preemptible task has run longest (at least preempt_min_ns), or -1. */
+static s32 pick_victim(struct task_struct *p, s32 spare_cpu)
+{
+	u64 now = sc_now(), longest = preempt_min_ns;
+	u32 nr_cpus = scx_bpf_nr_cpu_ids();
+	s32 victim = -1;
+	u32 cpu;
+
+	for (cpu = 0; cpu < MAX_CPUS && cpu < nr_cpus; cpu++) {
+		struct cpu_ctx *cctx;
+		u64 ran;
+
+		if ((s32)cpu == spare_cpu || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		cctx = bpf_map_lookup_elem(&cpu_ctxs, &cpu);
+		if (!cctx || !cctx->preemptible || !cctx->started_ns)
+			continue;
+		ran = now - cctx->started_ns;
+		if (ran >= longest) {
+			longest = ran;
+			victim = cpu;
+		}
+	}
+	return victim;
+}
+
+s32 SCX_OP(latency_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	struct task_ctx *tctx = task_ctx(p);
+	bool is_idle = false;
+	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+
+	if (tctx)
+		tctx->sync_waker = (wake_flags & SCX_WAKE_SYNC) ? (s32)bpf_get_smp_processor_id() : -1;
+	if (is_idle)
+		sc_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+	return cpu;
+}
+
+void SCX_OP(latency_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	struct task_ctx *tctx = task_ctx(p);
+	s32 victim, idle;
+
+	if (!tctx || !is_interactive(tctx)) {
+		sc_insert(p, BATCH_DSQ, slice_ns, enq_flags);
+		return;
+	}
+
+	if (enq_flags & SCX_ENQ_WAKEUP) {
+		victim = pick_victim(p, tctx->sync_waker);
+		if (victim >= 0) {
+			/* Head of the victim's local queue; its current task's slice is cut to 0. */
+			sc_insert(p, SCX_DSQ_LOCAL_ON | victim, slice_ns, enq_flags | SCX_ENQ_PREEMPT);
+			return;
+		}
+	}
+
+	sc_insert(p, INTERACTIVE_DSQ, slice_ns, enq_flags);
+	/* A CPU may have gone idle since select_cpu looked. */
+	idle = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (idle >= 0)
+		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
+}
+
+void SCX_OP(latency_dispatch, s32 cpu, struct task_struct *prev)
+{
+	if (!sc_move_to_local(INTERACTIVE_DSQ))
+		sc_move_to_local(BATCH_DSQ);
+}
+
+void SCX_OP(latency_running, struct task_struct *p)
+{
+	struct task_ctx *tctx = task_ctx(p);
+	u32 cpu = bpf_get_smp_processor_id();
+	struct cpu_ctx *cctx = bpf_map_lookup_elem(&cpu_ctxs, &cpu);
+	u64 now = sc_now();
+
+	if (tctx)
+		tctx->started_ns = now;
+	if (cctx) {
+		cctx->started_ns = now;
+		cctx->preemptible = !tctx || !is_interactive(tctx);
+	}
+}
+
+void SCX_OP(latency_stopping, struct task_struct *p, bool runnable)
+{
+	struct task_ctx *tctx = task_ctx(p);
+	u32 cpu = bpf_get_smp_processor_id();
+	struct cpu_ctx *cctx = bpf_map_lookup_elem(&cpu_ctxs, &cpu);
+
+	if (cctx)
+		cctx->started_ns = 0;
+	if (tctx && tctx->started_ns) {
+		u64 ran = sc_now() - tctx->started_ns;
+
+		/* 3/4 history, 1/4 this stint: a hog that starts napping turns interactive quickly. */
+		tctx->avg_run_ns = (tctx->avg_run_ns * 3 + ran) / 4;
+	}
+}
+
+s32 SCX_OP_SLEEPABLE(latency_init)
+{
+	s32 err = scx_bpf_create_dsq(INTERACTIVE_DSQ, -1);
+
+	if (err)
+		return err;
+	return scx_bpf_create_dsq(BATCH_DSQ, -1);
+}
+
+SCX_OPS_DEFINE(latency_ops,
+	       .select_cpu = (void *)latency_select_cpu,
+	       .enqueue = (void *)latency_enqueue,
+	       .dispatch = (void *)latency_dispatch,
+	       .running = (void *)latency_running,
+	       .stopping = (void *)latency_stopping,
+	       .init = (void *)latency_init,
+	       .timeout_ms = 5000,
+	       .name = "schedctl_latency");
