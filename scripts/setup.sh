@@ -11,7 +11,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 apt_packages=(clang llvm qemu-system-x86 busybox-static cpio zstd stress-ng rt-tests dbus
-  debootstrap tmux librsvg2-bin gzip xz-utils ca-certificates gcc libc6-dev)
+  debootstrap tmux librsvg2-bin gzip xz-utils ca-certificates gcc libc6-dev
+  libglib2.0-bin systemd)
 
 install_debian_packages() {
   local missing=()
