@@ -308,7 +308,11 @@ export class Decider {
   #whyNotAsk(change: PhaseChange, local: LocalPlan): string | undefined {
     const llm = this.#o.llm;
     if ("disabled" in llm) return `LLM ${llm.disabled}`;
-    if (local.confidence >= this.#o.decide.confidence_threshold) return "planner is confident";
+    const threshold = this.#o.decide.confidence_threshold;
+    if (local.confidence >= threshold) return "planner is confident";
+    if (local.assurance >= threshold) {
+      return `planner knows a policy that beats the default with ${pct(local.assurance)} probability`;
+    }
     if (change.drift <= this.#o.llmConfig.drift_threshold) {
       return `drift ${round(change.drift)} within llm.drift_threshold ${this.#o.llmConfig.drift_threshold}`;
     }

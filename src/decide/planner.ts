@@ -14,14 +14,24 @@ export interface PlannerOptions {
   /** Weight of another signature's outcome of the same class, relative to this signature's own. */
   classWeight: number;
   random: Random;
-  /** Posterior draws used to estimate each candidate's chance of being the best. */
+  /** Posterior draws used to estimate each candidate's chance of being (near) the best. */
   draws?: number;
 }
 
 export interface LocalPlan {
   chosen: Candidate;
-  /** The chosen candidate's share of posterior draws it wins (its chance of being the best). */
+  /**
+   * The chosen candidate's chance of being the best or within NEAR_BEST of it (the share of
+   * posterior draws in which it is): candidates closer than the measurement can tell apart do not
+   * make the planner unsure.
+   */
   confidence: number;
+  /**
+   * The probability that the best-known candidate (one with outcomes behind it) beats the kernel
+   * default; 0 when nothing has been tried. A planner that already knows something that helps has
+   * no need of an LLM, even while it keeps exploring near it.
+   */
+  assurance: number;
   summaries: CandidateSummary[];
   rationale: string;
 }
@@ -32,6 +42,8 @@ const OBSERVATION_SD = 0.35;
 const PRIOR_WEIGHT = 2;
 /** A failed or rolled-back probation counts as at least this bad. */
 const FAILED_LOG_RATIO = Math.log(1.3);
+/** Candidates within 5% of the best KPI ratio count as equally good (far inside the VM's noise). */
+const NEAR_BEST = Math.log(1.05);
 /** On an idle phase a policy must be known to beat the default by this much to replace it. */
 const IDLE_MARGIN = Math.log(1 / 0.95);
 
@@ -58,36 +70,40 @@ export function plan(
   const idleFloor = (p: Posterior) =>
     p.candidate.key === DEFAULT_KEY || !idle || (p.evidence > 0 && p.mean < -IDLE_MARGIN);
   const pool = eligible.filter(idleFloor);
-  // One draw per candidate per round; the lowest draw wins the round.
-  const pickFrom = () => {
-    let best = pool[0]!;
-    let bestDraw = draw(best);
-    for (const p of pool.slice(1)) {
-      const d = draw(p);
-      if (d < bestDraw) [best, bestDraw] = [p, d];
-    }
-    return best;
+  // One draw per candidate per round: the lowest draw wins the round (Thompson sampling), and
+  // every candidate within NEAR_BEST of it counts as good as the best in that round.
+  const round = () => {
+    const drawn = pool.map((p) => ({ p, d: draw(p) }));
+    const best = drawn.reduce((a, b) => (b.d < a.d ? b : a));
+    return {
+      winner: best.p,
+      nearBest: drawn.filter((x) => x.d <= best.d + NEAR_BEST).map((x) => x.p.candidate.key),
+    };
   };
-  const chosen = pickFrom();
+  const chosen = round().winner;
   const draws = options.draws ?? 256;
-  const wins = new Map<string, number>();
+  const near = new Map<string, number>();
   for (let i = 0; i < draws; i++) {
-    const winner = pickFrom().candidate.key;
-    wins.set(winner, (wins.get(winner) ?? 0) + 1);
+    for (const key of round().nearBest) near.set(key, (near.get(key) ?? 0) + 1);
   }
-  const share = (key: string) => (wins.get(key) ?? 0) / draws;
+  const share = (key: string) => (near.get(key) ?? 0) / draws;
   const summaries: CandidateSummary[] = posteriors.map((p) => ({
     key: p.candidate.key,
     policy: p.candidate.policy,
-    expectedLogRatio: round(p.mean),
-    evidence: round(p.evidence),
+    expectedLogRatio: round3(p.mean),
+    evidence: round3(p.evidence),
     winShare: share(p.candidate.key),
     ...(p.excluded && { excluded: p.excluded }),
   }));
   const confidence = share(chosen.candidate.key);
+  const assurance = Math.max(
+    0,
+    ...pool.filter((p) => p.evidence > 0 && p.sd > 0).map((p) => normalCdf(-p.mean / p.sd)),
+  );
   return {
     chosen: chosen.candidate,
     confidence,
+    assurance,
     summaries,
     rationale: explain(profile, chosen, confidence, posteriors),
   };
@@ -140,11 +156,21 @@ function explain(profile: Profile, chosen: Posterior, confidence: number, all: r
   const what =
     chosen.candidate.key === DEFAULT_KEY
       ? "kept the kernel default (nothing is known to beat it)"
-      : `picked ${chosen.candidate.key}: expected KPI ratio ${Math.exp(chosen.mean).toFixed(2)} from ${round(chosen.evidence)} weighted outcome(s)`;
+      : `picked ${chosen.candidate.key}: expected KPI ratio ${Math.exp(chosen.mean).toFixed(2)} from ${round3(chosen.evidence)} weighted outcome(s)`;
   const skipped = excluded.length > 0 ? `; excluded ${excluded.join(", ")}` : "";
-  return `planner: ${profile.class} phase; ${what}; best in ${Math.round(confidence * 100)}% of posterior draws among ${all.length} candidate(s)${skipped}`;
+  return `planner: ${profile.class} phase; ${what}; best (within 5%) in ${Math.round(confidence * 100)}% of posterior draws among ${all.length} candidate(s)${skipped}`;
 }
 
-function round(x: number): number {
+/** Φ(x), by Abramowitz and Stegun 7.1.26 (error below 1.5e-7). */
+function normalCdf(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * z);
+  const poly =
+    t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  const erf = 1 - poly * Math.exp(-z * z);
+  return x >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
+}
+
+function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }

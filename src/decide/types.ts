@@ -34,7 +34,7 @@ export const CandidateSummary = z.object({
   expectedLogRatio: z.number(),
   /** Outcomes seen for this candidate (this signature, plus the class's weighted in). */
   evidence: z.number(),
-  /** Share of posterior draws in which this candidate was the best. */
+  /** Share of posterior draws in which this candidate was the best or within 5% of it. */
   winShare: z.number().min(0).max(1),
   excluded: z.string().optional(),
 });

@@ -282,6 +282,27 @@ describe("budget", () => {
     expect(t.server.requests).toHaveLength(4);
   });
 
+  it("does not consult on a new phase when outcomes of its class show a policy beating the default", async () => {
+    const t = await setup([{ json: GOAL }, { json: PICK }]);
+    for (let i = 0; i < 4; i++) {
+      t.decider.recordOutcome({
+        at: i,
+        signature: `sig-seen-${i}`,
+        class: "latency",
+        policy: { kind: "policy", origin: "builtin", name: "latency", tunables: { slice_us: 2000 } },
+        kpiRatio: 0.5,
+        passed: true,
+        rolledBack: false,
+      });
+    }
+    const { decision } = await t.decider.decide(change(serviceUnderHogs("sig-unseen"), 20));
+    expect(t.server.requests).toHaveLength(0);
+    expect(decision.chooser).toBe("planner");
+    expect(decision.rationale).toMatch(
+      /no LLM: planner (is confident|knows a policy that beats the default)/,
+    );
+  });
+
   it("does not consult when the drift is small or the phase is idle", async () => {
     const t = await setup([{ json: GOAL }, { json: PICK }]);
     const small = await t.decider.decide(change(serviceUnderHogs("sig-j"), 3));
