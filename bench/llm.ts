@@ -13,12 +13,15 @@ import { gaussian, type Random, seededRandom } from "../src/decide/random.ts";
 import type { ChosenPolicy } from "../src/decide/types.ts";
 import { createMemoryLogger } from "../src/log/logger.ts";
 import type { CgroupShare, PhaseChange, Profile, WorkloadClass } from "../src/observe/types.ts";
-import { CATALOGUE, profile } from "../test/helpers/decide-fixtures.ts";
+import { builtinCatalogue } from "../src/policies/catalogue.ts";
+import { profile } from "../test/helpers/decide-fixtures.ts";
 import { advisor, startLlmServer } from "../test/helpers/llm-server.ts";
 
 const SEED = Number(process.env.BENCH_SEED ?? 20261125);
 const DAY_MS = 24 * 3_600_000;
 const TARGET_CHANGES = 200;
+/** The repository's own built-in policies (bpf/policies/*.json). */
+const CATALOGUE = builtinCatalogue().map((p) => p.manifest);
 
 interface Phase {
   name: string;
