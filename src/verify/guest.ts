@@ -1,10 +1,12 @@
+import { z } from "zod";
+import { RESULT_MARKER } from "../sandbox/types.ts";
 import type { SandboxFigures } from "./types.ts";
 
 // The sandbox half of verification: one guest script checks several candidates in one boot
 // (boots cost seconds, and Node in the guest is slow, so this is plain sh + bpftool). For each
 // candidate: a verify-only load (unless the host did it), then a registered run under the
-// standard mixed load: two CPU hogs per CPU and a fork/exec loop (each counting its progress),
-// plus cyclictest with SCHED_OTHER threads for wake-up latency. Results come back as
+// standard mixed load: CPU hogs (cpuhog, two per CPU) and a fork/exec loop, each counting its
+// progress, plus a SCHED_OTHER request/response service (wakelat) for wake-up latency. Results come back as
 // `SCHEDCTL-VERIFY <hash> <key> <value>` console lines.
 
 export const VERIFY_MARKER = "SCHEDCTL-VERIFY";
@@ -77,31 +79,27 @@ vdynamic() {
     say $h dynamic not-enabled; return
   fi
   now_ops=$(cat $SX/root/ops)
-  pids=""
-  k=0
-  while [ $k -lt @HOGS@ ]; do
-    k=$((k+1))
-    ( i=0; trap 'echo $i > /tmp/prog.$k; exit 0' TERM; while :; do i=$((i+1)); done ) &
-    pids="$pids $!"
-  done
+  cpuhog --workers=@HOGS@ --seconds=@SECS@ >/tmp/hog.out 2>&1 &
+  hog=$!
+  wakelat --seconds=@SECS@ --workers=2 >/tmp/wl.out 2>&1 &
+  wl=$!
   ( i=0; trap 'echo $i > /tmp/prog.fork; exit 0' TERM; while :; do /bin/true; i=$((i+1)); done ) &
-  pids="$pids $!"
-  cyclictest -q -D @SECS@ -t 2 -i 1000 >/tmp/cyc.log 2>&1 &
-  cyc=$!
+  forker=$!
   sleep @SECS@
   state=$(cat $SX/state)
   end_ops=$(cat $SX/root/ops 2>/dev/null)
-  kill -TERM $pids 2>/dev/null
-  wait $pids 2>/dev/null
-  wait $cyc 2>/dev/null
-  progress=""
-  for f in /tmp/prog.*; do progress="$progress$(cat $f 2>/dev/null || echo 0),"; done
-  rm -f /tmp/prog.*
+  kill -TERM $forker 2>/dev/null
+  wait $forker 2>/dev/null
+  # The loads stop on their own; a starved one is given a little longer, then killed.
+  n=0; while kill -0 $hog $wl 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+  kill -9 $hog $wl 2>/dev/null
+  forks=$(cat /tmp/prog.fork 2>/dev/null || echo 0)
+  rm -f /tmp/prog.fork
   if [ $kind = object ]; then rm -rf /sys/fs/bpf/schedctl-verify/$h; else kill -INT $loader 2>/dev/null; fi
   vwait_state disabled 50 || kill -9 $loader 2>/dev/null
   vwait_state disabled 50
-  say $h figures "secs=@SECS@ state=$state ops=$end_ops started_ops=$now_ops progress=$progress"
-  say $h cyclictest "$(grep '^T:' /tmp/cyc.log | b64)"
+  say $h figures "secs=@SECS@ state=$state ops=$end_ops started_ops=$now_ops forks=$forks"
+  say $h loads "$(grep -h '^${RESULT_MARKER}' /tmp/hog.out /tmp/wl.out | sed 's/^${RESULT_MARKER}//' | b64)"
   say $h dynamic-log "$(dmesg | grep -i sched_ext | tail -n 20 | b64)"
   say $h dynamic done
 }
@@ -132,6 +130,19 @@ export function parseVerifyConsole(console: string, items: GuestItem[]): Map<str
   return outcomes;
 }
 
+const HogResult = z.looseObject({
+  load: z.literal("cpuhog"),
+  units: z.array(z.number()),
+  total: z.number(),
+  seconds: z.number(),
+});
+const WakelatResult = z.looseObject({
+  load: z.literal("wakelat"),
+  p50_us: z.number(),
+  p99_us: z.number(),
+  rps: z.number(),
+});
+
 function judgeDynamic(item: GuestItem, status: string, got: Map<string, string>): GuestOutcome["dynamic"] {
   const kernelLog = unb64(got.get("dynamic-log"));
   const fields = new Map(
@@ -140,12 +151,20 @@ function judgeDynamic(item: GuestItem, status: string, got: Map<string, string>)
       return [kv.slice(0, eq), kv.slice(eq + 1)] as const;
     }),
   );
-  const progress = (fields.get("progress") ?? "")
-    .split(",")
-    .filter((s) => s !== "")
-    .map(Number);
+  const loads = unb64(got.get("loads"))
+    .split("\n")
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as unknown];
+      } catch {
+        return [];
+      }
+    });
+  const hog = loads.map((l) => HogResult.safeParse(l)).find((r) => r.success)?.data;
+  const wakelat = loads.map((l) => WakelatResult.safeParse(l)).find((r) => r.success)?.data;
+  const forks = Number(fields.get("forks") ?? 0);
+  const progress = hog ? [...hog.units, forks] : [];
   const seconds = Number(fields.get("secs") ?? 0);
-  const latency = parseCyclictest(unb64(got.get("cyclictest")));
   const stillEnabled = fields.get("state") === "enabled" && fields.get("ops") === item.opsName;
   const ejectReason = /disabled \(([^)]*)\)/.exec(kernelLog)?.[1];
   const total = progress.reduce((a, b) => a + b, 0);
@@ -154,24 +173,33 @@ function judgeDynamic(item: GuestItem, status: string, got: Map<string, string>)
     workers: progress.length,
     minProgress: progress.length ? Math.min(...progress) : 0,
     meanProgress: progress.length ? total / progress.length : 0,
-    opsPerSec: seconds > 0 ? total / seconds : 0,
-    latencyAvgUs: latency?.avgUs ?? 0,
-    latencyMaxUs: latency?.maxUs ?? 0,
+    opsPerSec: hog && hog.seconds > 0 ? hog.total / hog.seconds : 0,
+    latencyP50Us: wakelat?.p50_us ?? 0,
+    latencyP99Us: wakelat?.p99_us ?? 0,
+    requestsPerSec: wakelat?.rps ?? 0,
     stillEnabled,
     ...(ejectReason ? { ejectReason } : {}),
   };
   const problems: string[] = [];
-  if (status === "not-enabled") problems.push(`the kernel never reported ${item.opsName} enabled`);
-  else {
+  if (status === "not-enabled") {
+    // A scheduler that stalls everything also stalls the guest's shell: it may only see the
+    // state again after the kernel's watchdog has ejected it.
+    problems.push(
+      ejectReason
+        ? `ejected by the kernel before the load started (${ejectReason})`
+        : `the kernel never reported ${item.opsName} enabled`,
+    );
+  } else {
     if (!stillEnabled) {
       problems.push(
         `ejected or replaced during the run (state ${fields.get("state")}, ops "${fields.get("ops")}"${ejectReason ? `, kernel: ${ejectReason}` : ""})`,
       );
     }
-    if (progress.length === 0) problems.push("no load worker reported progress");
+    if (!hog) problems.push("the CPU load reported nothing (starved or killed)");
     else if (figures.minProgress <= 0)
       problems.push(`a load worker starved (progress ${progress.join(", ")})`);
-    if (!latency) problems.push("no latency figures (cyclictest reported nothing)");
+    if (!wakelat || wakelat.rps <= 0)
+      problems.push("no latency figures (the request/response load reported nothing)");
   }
   const log = [
     problems.length
@@ -182,18 +210,6 @@ function judgeDynamic(item: GuestItem, status: string, got: Map<string, string>)
     .filter(Boolean)
     .join("\n");
   return { ok: problems.length === 0, log, figures };
-}
-
-function parseCyclictest(text: string): { avgUs: number; maxUs: number } | undefined {
-  const threads = [...text.matchAll(/Avg:\s*(\d+)\s+Max:\s*(\d+)/g)].map((m) => ({
-    avg: Number(m[1]),
-    max: Number(m[2]),
-  }));
-  if (threads.length === 0) return undefined;
-  return {
-    avgUs: threads.reduce((a, t) => a + t.avg, 0) / threads.length,
-    maxUs: Math.max(...threads.map((t) => t.max)),
-  };
 }
 
 function unb64(value: string | undefined): string {

@@ -13,11 +13,12 @@ export const SandboxFigures = z.object({
   workers: z.number().int(),
   minProgress: z.number(),
   meanProgress: z.number(),
-  /** Total worker iterations per second (throughput under the policy). */
+  /** Total worker work units per second (throughput under the policy). */
   opsPerSec: z.number(),
-  /** SCHED_OTHER wake-up latency (cyclictest), microseconds. */
-  latencyAvgUs: z.number(),
-  latencyMaxUs: z.number(),
+  /** Wake-up latency of SCHED_OTHER request/response threads (wakelat), microseconds. */
+  latencyP50Us: z.number(),
+  latencyP99Us: z.number(),
+  requestsPerSec: z.number(),
   /** The kernel reported the scheduler enabled, with this ops name, at the end of the run. */
   stillEnabled: z.boolean(),
   ejectReason: z.string().optional(),
@@ -57,8 +58,12 @@ export type BuiltCandidate =
   | { kind: "process"; ref: PolicyRef; argv: string[]; opsName: string }
   | { kind: "uncompilable"; ref: PolicyRef; log: string };
 
-/** Builds a candidate (the policies stage's compile + cache); never throws for bad source. */
-export type BuildCandidate = (ref: PolicyRef) => Promise<BuiltCandidate>;
+/** A candidate to verify: its reference (the cache key) and how to build it if no verdict is cached. */
+export interface VerifyRequest {
+  ref: PolicyRef;
+  /** Compiles (or locates) it; a compile failure is a value, not an exception. */
+  build: () => Promise<BuiltCandidate>;
+}
 
 /** Keeps the verdict log within its bound, keeping the head and the tail (where errors are). */
 export function excerpt(text: string, max = 6000): string {

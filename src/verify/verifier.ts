@@ -7,11 +7,11 @@ import type { Sandbox, VmFile } from "../sandbox/types.ts";
 import { buildVerifyScript, type GuestItem, type GuestOutcome, parseVerifyConsole } from "./guest.ts";
 import { checkStatic } from "./static.ts";
 import {
-  type BuildCandidate,
   type BuiltCandidate,
   excerpt,
   type Verdict,
   type VerdictStore,
+  type VerifyRequest,
   type VerifyStage,
 } from "./types.ts";
 
@@ -26,7 +26,6 @@ export interface VerifierOptions {
 }
 
 export interface VerifierDeps {
-  build: BuildCandidate;
   verdicts: VerdictStore;
   /** The host's kernel; its verify-only load is used when it has sched_ext. */
   hostKernel: Kernel | undefined;
@@ -47,8 +46,8 @@ export class Verifier {
     this.#deps = deps;
   }
 
-  /** The verdict for each ref, in order: cached ones as they are, the rest computed (one VM boot). */
-  async verify(refs: PolicyRef[]): Promise<Verdict[]> {
+  /** The verdict for each request, in order: cached ones as they are, the rest computed (one VM boot). */
+  async verify(requests: VerifyRequest[]): Promise<Verdict[]> {
     const { verdicts, logger } = this.#deps;
     const fresh = new Map<string, Verdict>();
     const toSandbox: {
@@ -56,9 +55,9 @@ export class Verifier {
       opsName: string;
       kernelDone: boolean;
     }[] = [];
-    for (const ref of uniqueByHash(refs)) {
+    for (const { ref, build } of uniqueByHash(requests)) {
       if (verdicts.getVerdict(ref.hash)) continue;
-      const built = await this.#deps.build(ref);
+      const built = await build();
       const stat = await checkStatic(built, {
         maxTimeoutMs: this.#deps.options.maxTimeoutMs,
         ...(this.#deps.options.bpftool ? { bpftool: this.#deps.options.bpftool } : {}),
@@ -87,7 +86,7 @@ export class Verifier {
       verdicts.putVerdict(v);
       logger.info({ hash: v.hash, policy: v.policy.name, stage: v.stage, passed: v.passed }, "verdict");
     }
-    return refs.map((ref) => verdicts.getVerdict(ref.hash) ?? fresh.get(ref.hash)!);
+    return requests.map(({ ref }) => verdicts.getVerdict(ref.hash) ?? fresh.get(ref.hash)!);
   }
 
   async #sandboxStages(
@@ -119,6 +118,8 @@ export class Verifier {
       const seconds = this.#deps.options.sandboxSeconds;
       const result = await sandbox.run({
         script: buildVerifyScript(guestItems, seconds),
+        // plain sh and bpftool: the guest needs no Node (a smaller initramfs, a quicker boot)
+        node: false,
         files,
         // Per candidate: a verify load, the run, teardown; plus the boot.
         timeoutMs: 90_000 + pending.length * (seconds * 1000 + 45_000),
@@ -208,6 +209,6 @@ function toGuestItem(
   };
 }
 
-function uniqueByHash(refs: PolicyRef[]): PolicyRef[] {
-  return [...new Map(refs.map((r) => [r.hash, r])).values()];
+function uniqueByHash(requests: VerifyRequest[]): VerifyRequest[] {
+  return [...new Map(requests.map((r) => [r.ref.hash, r])).values()];
 }

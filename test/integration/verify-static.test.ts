@@ -7,7 +7,11 @@ import { buildFixture, type FixtureParts, fixtureSource, refFor } from "../unit/
 
 async function check(parts: FixtureParts, extraSource = "") {
   const dir = tempDir();
-  const built = await buildFixture(dir, refFor("fx", JSON.stringify(parts)), fixtureSource(parts) + extraSource);
+  const built = await buildFixture(
+    dir,
+    refFor("fx", JSON.stringify(parts)),
+    fixtureSource(parts) + extraSource,
+  );
   return checkStatic(built, { maxTimeoutMs: 10_000 });
 }
 

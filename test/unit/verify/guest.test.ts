@@ -22,26 +22,20 @@ describe("sandbox guest script", () => {
     const script = buildVerifyScript([a, { ...b, kernelStage: false }], 6);
     expect(script.match(/^vkernel /gm)).toHaveLength(1);
     expect(script.match(/^\s+vdynamic /gm)).toHaveLength(2);
-    expect(script).toContain("cyclictest -q -D 6 -t 2");
+    expect(script).toContain("wakelat --seconds=6 --workers=2");
     expect(script).toContain("struct_ops register '/verify/b.bpf.o' /sys/fs/bpf/schedctl-verify/");
   });
 
   it("reads a pass, a verifier refusal and an ejection from an interleaved console", () => {
+    const hog = (units: number[]) =>
+      `{"load":"cpuhog","workers":${units.length},"seconds":6.00,"units":[${units}],"min":${Math.min(...units)},"total":${units.reduce((x, y) => x + y)}}`;
+    const wakelat =
+      '{"load":"wakelat","workers":2,"p50_us":300,"p90_us":900,"p99_us":9000,"p999_us":20000,"rps":45.5}';
     const console = [
       say(a, "kernel", "ok"),
       `[    9.1] random kernel line`,
-      say(
-        a,
-        "figures",
-        "secs=6 state=enabled ops=schedctl_a started_ops=schedctl_a progress=100,120,90,110,8,",
-      ),
-      say(
-        a,
-        "cyclictest",
-        b64(
-          "T: 0 ( 90) P: 0 I:1000 C: 5 Min: 10 Act: 20 Avg: 300 Max: 4000\nT: 1 ( 91) P: 0 I:1500 C: 4 Min: 10 Act: 20 Avg: 500 Max: 9000",
-        ),
-      ),
+      say(a, "figures", "secs=6 state=enabled ops=schedctl_a started_ops=schedctl_a forks=8"),
+      say(a, "loads", b64(`${hog([100, 120, 90, 110])}\n${wakelat}\n`)),
       say(a, "dynamic-log", ""),
       say(a, "dynamic", "done"),
       say(b, "kernel-log", b64("R1 invalid mem access 'map_value_or_null'\nSuggestion: Add a NULL check")),
@@ -54,9 +48,10 @@ describe("sandbox guest script", () => {
         seconds: 6,
         workers: 5,
         minProgress: 8,
-        opsPerSec: 428 / 6,
-        latencyAvgUs: 400,
-        latencyMaxUs: 9000,
+        opsPerSec: 420 / 6,
+        latencyP50Us: 300,
+        latencyP99Us: 9000,
+        requestsPerSec: 45.5,
       },
     });
     expect(out.get(b.hash)).toEqual({
@@ -66,8 +61,8 @@ describe("sandbox guest script", () => {
     const ejected = parseVerifyConsole(
       [
         say(b, "kernel", "ok"),
-        say(b, "figures", "secs=6 state=disabled ops= started_ops=schedctl_b progress=50,0,40,30,2,"),
-        say(b, "cyclictest", b64("T: 0 ( 90) P: 0 I:1000 C: 5 Min: 10 Act: 20 Avg: 300 Max: 4000")),
+        say(b, "figures", "secs=6 state=disabled ops= started_ops=schedctl_b forks=2"),
+        say(b, "loads", b64(`${hog([50, 0, 40, 30])}\n`)),
         say(b, "dynamic-log", b64('sched_ext: BPF scheduler "schedctl_b" disabled (runnable task stall)')),
         say(b, "dynamic", "done"),
       ].join("\n"),
@@ -75,7 +70,7 @@ describe("sandbox guest script", () => {
     ).get(b.hash)?.dynamic;
     expect(ejected?.ok).toBe(false);
     expect(ejected?.log).toMatch(
-      /ejected or replaced during the run .*kernel: runnable task stall.*; a load worker starved/,
+      /ejected or replaced during the run .*kernel: runnable task stall.*; a load worker starved.*; no latency figures/,
     );
     expect(ejected?.figures.ejectReason).toBe("runnable task stall");
   });
