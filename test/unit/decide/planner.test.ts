@@ -3,6 +3,7 @@ import { candidatesFor, policyKey, targetCgroup } from "../../../src/decide/cand
 import { plan } from "../../../src/decide/planner.ts";
 import { seededRandom } from "../../../src/decide/random.ts";
 import type { ChosenPolicy, Outcome } from "../../../src/decide/types.ts";
+import { builtinCatalogue } from "../../../src/policies/catalogue.ts";
 import { Manifest } from "../../../src/policies/types.ts";
 import { CATALOGUE, profile, serviceUnderHogs } from "../../helpers/decide-fixtures.ts";
 
@@ -56,6 +57,21 @@ describe("candidates", () => {
     expect(keys).toContain('builtin:batch-order?order="shortest"');
     expect(keys).toContain('builtin:batch-order?order="longest"');
     expect(targetCgroup(p)).toBe("/batch.slice/jobs.service");
+  });
+
+  it("draws on the repository's own manifests for every class", () => {
+    const catalogue = builtinCatalogue().map((p) => p.manifest);
+    const latency = candidatesFor(serviceUnderHogs(), catalogue, 4);
+    expect(latency.map((c) => c.policy.kind === "policy" && c.policy.name)).toEqual([
+      false,
+      "cgroup-boost",
+      "latency",
+    ]);
+    expect(latency.find((c) => c.cgroup)?.cgroup).toBe("/system.slice/api.service");
+    const idle = profile("idle", "sig-idle");
+    expect(plan(idle, candidatesFor(idle, catalogue, 4), [], [], options()).chosen.key).toBe("default");
+    const io = profile("io", "sig-io");
+    expect(candidatesFor(io, catalogue, 4).map((c) => c.key)).toEqual(["default"]);
   });
 
   it("leaves out a cgroup policy when there is no cgroup to favour", () => {
@@ -159,6 +175,16 @@ describe("planner", () => {
     }
     expect(picks.get(policyKey(longest)) ?? 0).toBeGreaterThan(25);
     expect(picks.get(policyKey(shortest)) ?? 0).toBeLessThan(picks.get(policyKey(longest)) ?? 0);
+  });
+
+  it("is assured once a tried policy beats the default, and not before", () => {
+    const p = serviceUnderHogs("sig-x");
+    const latency = builtin("latency", { slice_us: 2000 });
+    expect(plan(p, candidatesFor(p, CATALOGUE, 4), [], [], options()).assurance).toBe(0);
+    const own = [outcome("sig-x", latency, 0.5), outcome("sig-x", latency, 0.55)];
+    expect(plan(p, candidatesFor(p, CATALOGUE, 4), own, own, options()).assurance).toBeGreaterThan(0.9);
+    const bad = [outcome("sig-x", latency, 1.4)];
+    expect(plan(p, candidatesFor(p, CATALOGUE, 4), bad, bad, options()).assurance).toBeLessThan(0.5);
   });
 
   it("is repeatable for a given seed", () => {
