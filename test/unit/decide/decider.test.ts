@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { defaultConfig } from "../../../src/config/schema.ts";
 import { Decider } from "../../../src/decide/decider.ts";
+import { createDecider } from "../../../src/decide/index.ts";
 import { MemoryDecideStore } from "../../../src/decide/memory.ts";
 import { seededRandom } from "../../../src/decide/random.ts";
 import { Decision } from "../../../src/decide/types.ts";
+import { ManualClock } from "../../../src/host/clock.ts";
 import { createMemoryLogger } from "../../../src/log/logger.ts";
 import type { Tunables } from "../../../src/policies/types.ts";
 import { CATALOGUE, change, profile, serviceUnderHogs } from "../../helpers/decide-fixtures.ts";
@@ -134,5 +136,21 @@ describe("Decider without an LLM", () => {
     );
     expect(stored.decision.chooser).toBe("operator");
     expect(store.decisions[0]?.rationale).toBe("operator: maintenance window");
+  });
+});
+
+describe("createDecider", () => {
+  it("wires the planner alone when no provider is configured, and says so", async () => {
+    const logger = createMemoryLogger();
+    const decider = createDecider({
+      config: defaultConfig(),
+      store: new MemoryDecideStore(),
+      catalogue: () => CATALOGUE,
+      clock: new ManualClock(1_000),
+      logger,
+    });
+    expect(decider.llmStatus().summary).toBe("disabled: no provider configured");
+    expect(logger.records.some((r) => r.message.includes("the local planner decides alone"))).toBe(true);
+    expect((await decider.decide(change(serviceUnderHogs(), 30))).decision.chooser).toBe("planner");
   });
 });
