@@ -58,6 +58,8 @@ export interface LlmStatus {
 
 export class Decider {
   readonly #o: DeciderOptions;
+  /** Consultations this process has under way (a "running" row not among them died with a crash). */
+  readonly #inFlight = new Set<number>();
 
   constructor(options: DeciderOptions) {
     this.#o = options;
@@ -70,6 +72,7 @@ export class Decider {
     const llm = this.#o.llm as Llm;
     const profile = change.to;
     const consultationId = this.#o.store.startConsultation(profile.signature, this.#o.now());
+    this.#inFlight.add(consultationId);
     const avoid = local.decision.candidates.filter((c) => c.excluded).map((c) => c.key);
     try {
       const result = await consult(llm, {
@@ -119,6 +122,8 @@ export class Decider {
         "LLM consultation failed",
       );
       return this.#store(fallback(local.decision, consultationId, `LLM consultation failed (${why})`));
+    } finally {
+      this.#inFlight.delete(consultationId);
     }
   }
 
@@ -317,8 +322,12 @@ export class Decider {
       return `drift ${round(change.drift)} within llm.drift_threshold ${this.#o.llmConfig.drift_threshold}`;
     }
     const previous = this.#o.store.consultationFor(change.to.signature);
-    if (previous && previous.status !== "failed")
-      return `already consulted about this phase (consultation ${previous.id})`;
+    const orphaned = previous?.status === "running" && !this.#inFlight.has(previous.id);
+    if (previous && previous.status !== "failed" && !orphaned) {
+      return previous.status === "running"
+        ? `a consultation about this phase is under way (${previous.id})`
+        : `already consulted about this phase (consultation ${previous.id})`;
+    }
     return llm.refusal();
   }
 }

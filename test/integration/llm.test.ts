@@ -12,6 +12,7 @@ import { SqliteDecideStore } from "../../src/store/decisions.ts";
 import { openStateDb } from "../../src/store/store.ts";
 import { CATALOGUE, change, serviceUnderHogs } from "../helpers/decide-fixtures.ts";
 import {
+  advisor,
   type LlmServer,
   type Responder,
   type ScriptedReply,
@@ -464,5 +465,21 @@ describe("configuration", () => {
     ).toEqual({
       disabled: "disabled: no provider configured",
     });
+  });
+});
+
+describe("consultations in flight", () => {
+  it("asks once for two concurrent changes of one phase, and again after a consultation orphaned by a crash", async () => {
+    const t = await setup(advisor({ choose: () => PICK }));
+    const [a, b] = await Promise.all([
+      t.decider.decide(change(serviceUnderHogs("sig-q"), 20)),
+      t.decider.decide(change(serviceUnderHogs("sig-q"), 20)),
+    ]);
+    expect(t.server.requests).toHaveLength(2);
+    expect([a.decision.chooser, b.decision.chooser].sort()).toEqual(["llm", "planner"]);
+    expect(b.decision.rationale).toMatch(/a consultation about this phase is under way/);
+    t.store.startConsultation("sig-r", 0); // left "running" by a daemon that died mid-call
+    await t.decider.decide(change(serviceUnderHogs("sig-r"), 20));
+    expect(t.server.requests).toHaveLength(4);
   });
 });
