@@ -39,9 +39,11 @@ export const DetectSection = z
     /** Page-Hinkley alarm threshold on the normalised drift (higher: fewer, later alarms). */
     threshold: z.number().positive().default(4),
     /** Magnitude of change tolerated before drift accumulates (in units of feature spread). */
-    tolerance: z.number().min(0).default(0.5),
+    tolerance: z.number().min(0).default(1),
     /** A new phase must hold this many samples before another change can be reported. */
     min_dwell_samples: z.number().int().min(1).max(3600).default(5),
+    /** Consecutive samples a shift must last to count: 1 reports single-sample spikes too. */
+    confirm_samples: z.number().int().min(1).max(60).default(2),
   })
   .strict()
   .prefault({});

@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ConfigError, DEFAULT_CONFIG_DIR, loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { systemClock } from "../host/clock.ts";
+import { createHost } from "../host/host.ts";
+import { createLogger, type Logger } from "../log/logger.ts";
+import type { ObservationStore } from "../observe/persistence.ts";
+import { ObservePipeline } from "../observe/pipeline.ts";
+import { HostSampler, type SampleSource } from "../observe/sampler.ts";
+import { readTrace, TraceError, TraceSource } from "../observe/trace.ts";
+import type { Db } from "../store/db.ts";
+import { SqliteObservationStore } from "../store/samples.ts";
+import { openStateDb } from "../store/store.ts";
+import { DaemonLoop } from "./loop.ts";
+import { pipelineOptions, samplerOptions } from "./options.ts";
+
+const USAGE = `usage: schedctld --foreground [--observe-only] [--config PATH] [--host-root DIR] [--state-dir DIR] [--replay TRACE]
+
+  --foreground    run in the foreground (the only mode; systemd runs it this way)
+  --observe-only  observe and log phases and profiles; never touch the kernel's scheduler
+  --config PATH   a directory holding schedctl.toml and conf.d/, or one .toml file (default ${DEFAULT_CONFIG_DIR})
+  --host-root DIR where /proc, /sys and the cgroup filesystem are found (default /)
+  --state-dir DIR where the state database lives (default: [daemon] state_dir)
+  --replay TRACE  read samples from a trace recorded by "schedctl record" instead of the host
+`;
+
+class UsageError extends Error {}
+
+interface Arguments {
+  observeOnly: boolean;
+  config: string;
+  hostRoot: string;
+  stateDir: string | undefined;
+  replay: string | undefined;
+}
+
+function parse(argv: string[]): Arguments {
+  let values: ReturnType<typeof parseArgs>["values"];
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        foreground: { type: "boolean", default: false },
+        "observe-only": { type: "boolean", default: false },
+        config: { type: "string", default: DEFAULT_CONFIG_DIR },
+        "host-root": { type: "string", default: "/" },
+        "state-dir": { type: "string" },
+        replay: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) throw new UsageError("");
+  if (!values.foreground) throw new UsageError("schedctld runs in the foreground only: pass --foreground");
+  return {
+    observeOnly: values["observe-only"] === true,
+    config: values.config as string,
+    hostRoot: values["host-root"] as string,
+    stateDir: values["state-dir"] as string | undefined,
+    replay: values.replay as string | undefined,
+  };
+}
+
+/** Opens the state database; without it the daemon still observes (and says so). */
+function openStore(
+  config: Config,
+  stateDir: string,
+  log: Logger,
+): { db: Db; store: ObservationStore } | undefined {
+  const path = join(stateDir, "state.db");
+  try {
+    const db = openStateDb(path);
+    return { db, store: new SqliteObservationStore(db, config.observe.ring_size) };
+  } catch (error) {
+    log.error({ path }, `${(error as Error).message}; going on without storing samples or phases`);
+    return undefined;
+  }
+}
+
+function openSource(args: Arguments, config: Config, log: Logger): SampleSource {
+  if (args.replay) {
+    const { samples, problems } = readTrace(args.replay);
+    for (const p of problems)
+      log.warn({ trace: args.replay, line: p.line }, `${args.replay}:${p.line}: ${p.message}; line skipped`);
+    log.info(
+      { trace: args.replay, samples: samples.length },
+      `replaying ${samples.length} samples from ${args.replay}`,
+    );
+    return new TraceSource(samples);
+  }
+  return new HostSampler(createHost(args.hostRoot), samplerOptions(config), systemClock, log);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: Arguments;
+  try {
+    args = parse(argv);
+  } catch (error) {
+    const message = (error as Error).message;
+    process.stderr.write(message ? `schedctld: ${message}\n${USAGE}` : USAGE);
+    return message ? 2 : 0;
+  }
+  let config: Config;
+  let files: string[];
+  try {
+    ({ config, files } = loadConfig(args.config));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`schedctld: invalid configuration:\n${error.message}\n`);
+    return 78; // EX_CONFIG: systemd's unit does not restart on it
+  }
+  const log = createLogger({ level: config.daemon.log_level });
+  const observeOnly = args.observeOnly || config.daemon.mode === "observe";
+  log.info(
+    { config: files.length ? files : "built-in defaults", hostRoot: args.hostRoot, observeOnly },
+    `schedctld starting (${observeOnly ? "observe only" : `mode ${config.daemon.mode}`})`,
+  );
+  if (!observeOnly) log.warn({}, "deciding and deploying policies is not wired in yet: observing only");
+
+  let source: SampleSource;
+  try {
+    source = openSource(args, config, log);
+  } catch (error) {
+    if (!(error instanceof TraceError)) throw error;
+    log.fatal({}, error.message);
+    return 1;
+  }
+  const opened = openStore(config, args.stateDir ?? config.daemon.state_dir, log);
+  const loop = new DaemonLoop({
+    clock: systemClock,
+    source,
+    pipeline: new ObservePipeline(pipelineOptions(config)),
+    store: opened?.store,
+    log,
+    intervalMs: args.replay ? 0 : config.daemon.sample_interval_ms,
+  });
+  const onSignal = (signal: string) => {
+    log.info({ signal }, `${signal}: stopping`);
+    loop.stop();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    await loop.run();
+  } finally {
+    opened?.db.close();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  log.info({ ticks: loop.state.ticks, phaseChanges: loop.state.phaseChanges }, "schedctld stopped");
+  return 0;
+}
+
+if (import.meta.main) process.exitCode = await main(process.argv.slice(2));

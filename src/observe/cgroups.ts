@@ -1,0 +1,276 @@
+import { type FileReader, type Host, isGone } from "../host/host.ts";
+import type { Logger } from "../log/logger.ts";
+import { countLines, parseCpuStat, parseIoStat, parsePressureTotals } from "./parse.ts";
+import type { CgroupSample } from "./types.ts";
+
+export interface CgroupTreeOptions {
+  /** Where cgroup2 is mounted (host path). */
+  mount: string;
+  /** Roots relative to the mount ("/", "/system.slice"). */
+  roots: readonly string[];
+  /** Levels below each root that are sampled (0: the root alone). */
+  maxDepth: number;
+}
+
+export interface CgroupReading {
+  /** Cgroups read this time whose counters moved, or every cgroup on the first reading. */
+  changed: CgroupSample[];
+  /** Cgroups that vanished since the last reading (with their known descendants). */
+  removed: string[];
+}
+
+/** Signals every v2 cgroup has: cpu.stat and its pressure files. */
+const PRESSURE = [
+  ["cpu.pressure", "cpuSomeUs", "cpuFullUs"],
+  ["memory.pressure", "memSomeUs", "memFullUs"],
+  ["io.pressure", "ioSomeUs", "ioFullUs"],
+] as const;
+
+class Gone extends Error {}
+
+/** A file of one cgroup: absent until it first reads (its controller may be off). */
+class CgroupFile {
+  reader: FileReader | undefined;
+  present: boolean | undefined;
+
+  constructor(host: Host, hostPath: string) {
+    this.reader = host.openReader(hostPath);
+  }
+
+  /** The text; undefined when the file does not exist here; throws Gone when the cgroup vanished. */
+  read(): string | undefined {
+    if (this.present === false || !this.reader) return undefined;
+    try {
+      const text = this.reader.read();
+      this.present = true;
+      return text;
+    } catch (error) {
+      if (!isGone(error)) throw error;
+      // A file that read before and now is missing means the cgroup itself went away.
+      if (this.present) throw new Gone();
+      this.present = false;
+      this.reader.close();
+      this.reader = undefined;
+      return undefined;
+    }
+  }
+
+  close(): void {
+    this.reader?.close();
+  }
+}
+
+class Node {
+  readonly path: string;
+  readonly hostPath: string;
+  readonly depth: number;
+  readonly cpuStat: CgroupFile;
+  readonly pressure: CgroupFile[];
+  readonly memory: CgroupFile;
+  readonly io: CgroupFile;
+  readonly threads: CgroupFile;
+  last: CgroupSample | undefined;
+  children = new Map<string, Node>();
+
+  constructor(host: Host, mount: string, path: string, depth: number) {
+    this.path = path;
+    this.depth = depth;
+    this.hostPath = path === "/" ? mount : mount + path;
+    const file = (name: string) => new CgroupFile(host, `${this.hostPath}/${name}`);
+    this.cpuStat = file("cpu.stat");
+    this.pressure = PRESSURE.map(([name]) => file(name));
+    this.memory = file("memory.current");
+    this.io = file("io.stat");
+    this.threads = file("cgroup.threads");
+  }
+
+  close(): void {
+    for (const f of [this.cpuStat, ...this.pressure, this.memory, this.io, this.threads]) f.close();
+    for (const child of this.children.values()) child.close();
+  }
+}
+
+/**
+ * Walks the cgroup2 subtrees under the configured roots. A cgroup whose CPU usage and pressure
+ * totals did not move since the last reading is idle, and so is everything below it (a parent's
+ * counters include its descendants'): its subtree is not read at all. Descriptors stay open
+ * between readings; a cgroup that vanishes (ENOENT/ENODEV, before or during its reads) is dropped
+ * with its subtree and reported in `removed`.
+ */
+export class CgroupTree {
+  readonly #host: Host;
+  readonly #options: CgroupTreeOptions;
+  readonly #log: Logger;
+  readonly #roots = new Map<string, Node | undefined>();
+  readonly #warned = new Set<string>();
+  #first = true;
+
+  constructor(host: Host, options: CgroupTreeOptions, log: Logger) {
+    this.#host = host;
+    this.#options = options;
+    this.#log = log;
+    for (const root of distinctRoots(options.roots)) this.#roots.set(root, undefined);
+  }
+
+  read(): CgroupReading {
+    const out: CgroupReading = { changed: [], removed: [] };
+    const full = this.#first;
+    this.#first = false;
+    for (const [path, node] of this.#roots) {
+      if (node) {
+        this.#visit(node, full, out);
+        if (out.removed.includes(node.path)) this.#roots.set(path, undefined);
+      } else if (this.#host.exists(this.#hostPath(path))) {
+        const fresh = new Node(this.#host, this.#options.mount, path, 0);
+        this.#roots.set(path, fresh);
+        this.#visit(fresh, true, out);
+        if (out.removed.includes(path)) this.#roots.set(path, undefined);
+      } else {
+        this.#warnOnce(
+          path,
+          `cgroup root ${path} does not exist under ${this.#options.mount}; it is skipped`,
+        );
+      }
+    }
+    return out;
+  }
+
+  /** How many cgroups are known (sampled at least once and not gone). */
+  get size(): number {
+    let n = 0;
+    const count = (node: Node) => {
+      n++;
+      for (const c of node.children.values()) count(c);
+    };
+    for (const node of this.#roots.values()) if (node) count(node);
+    return n;
+  }
+
+  close(): void {
+    for (const node of this.#roots.values()) node?.close();
+    this.#roots.clear();
+  }
+
+  #visit(node: Node, force: boolean, out: CgroupReading): void {
+    let sample: CgroupSample | undefined;
+    try {
+      sample = this.#readNode(node, force);
+    } catch (error) {
+      if (!(error instanceof Gone)) throw error;
+    }
+    if (!sample) {
+      this.#drop(node, out);
+      return;
+    }
+    const moved = force || !node.last || hasMoved(node.last, sample);
+    if (!moved) return;
+    out.changed.push(sample);
+    node.last = sample;
+    if (node.depth >= this.#options.maxDepth) return;
+    const entries = this.#host.listDir(node.hostPath);
+    if (!entries) {
+      this.#drop(node, out);
+      return;
+    }
+    const seen = new Set<string>();
+    for (const entry of entries) {
+      if (!entry.isDirectory) continue;
+      seen.add(entry.name);
+      let child = node.children.get(entry.name);
+      const isNew = !child;
+      if (!child) {
+        const childPath = node.path === "/" ? `/${entry.name}` : `${node.path}/${entry.name}`;
+        child = new Node(this.#host, this.#options.mount, childPath, node.depth + 1);
+        node.children.set(entry.name, child);
+      }
+      this.#visit(child, force || isNew, out);
+      if (out.removed.at(-1) === child.path) node.children.delete(entry.name);
+    }
+    for (const [name, child] of node.children) {
+      if (seen.has(name)) continue;
+      node.children.delete(name);
+      this.#drop(child, out);
+    }
+  }
+
+  /** Reads one cgroup; undefined (or Gone) when it vanished. */
+  #readNode(node: Node, full: boolean): CgroupSample | undefined {
+    const cpuText = this.#guard(node, node.cpuStat);
+    if (cpuText === undefined) return undefined;
+    const cpu = parseCpuStat(cpuText);
+    const sample: CgroupSample = { path: node.path, ...cpu };
+    for (let k = 0; k < PRESSURE.length; k++) {
+      const text = this.#guard(node, node.pressure[k]!);
+      if (text === undefined) continue;
+      const totals = parsePressureTotals(text);
+      const [, someKey, fullKey] = PRESSURE[k]!;
+      sample[someKey] = totals.some;
+      if (totals.full !== undefined) sample[fullKey] = totals.full;
+    }
+    // Gauges and per-device totals are read only when the cgroup is (or may be) active.
+    if (!full && node.last && !hasMoved(node.last, sample)) return sample;
+    const memory = this.#guard(node, node.memory);
+    if (memory !== undefined) sample.memoryBytes = Number(memory);
+    const io = this.#guard(node, node.io);
+    if (io !== undefined) {
+      const t = parseIoStat(io);
+      sample.ioReadBytes = t.rbytes;
+      sample.ioWriteBytes = t.wbytes;
+      sample.ioReadOps = t.rios;
+      sample.ioWriteOps = t.wios;
+    }
+    const threads = this.#guard(node, node.threads);
+    if (threads !== undefined) sample.tasks = countLines(threads);
+    return sample;
+  }
+
+  /** Reads a file of a cgroup, turning errors other than "gone" into one warning and no value. */
+  #guard(node: Node, file: CgroupFile): string | undefined {
+    try {
+      return file.read();
+    } catch (error) {
+      if (error instanceof Gone) throw error;
+      this.#warnOnce(
+        `${node.hostPath}:${(error as { code?: string }).code}`,
+        `${(error as Error).message}; that signal is skipped for ${node.path}`,
+      );
+      file.present = false;
+      return undefined;
+    }
+  }
+
+  #drop(node: Node, out: CgroupReading): void {
+    const walk = (n: Node) => {
+      for (const c of n.children.values()) walk(c);
+      out.removed.push(n.path);
+    };
+    walk(node);
+    node.close();
+  }
+
+  #hostPath(path: string): string {
+    return path === "/" ? this.#options.mount : this.#options.mount + path;
+  }
+
+  #warnOnce(key: string, message: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#log.warn({}, message);
+  }
+}
+
+function hasMoved(a: CgroupSample, b: CgroupSample): boolean {
+  return (
+    a.usageUs !== b.usageUs ||
+    a.cpuSomeUs !== b.cpuSomeUs ||
+    a.memSomeUs !== b.memSomeUs ||
+    a.ioSomeUs !== b.ioSomeUs ||
+    a.throttled !== b.throttled
+  );
+}
+
+/** Roots without those nested in another root ("/" covers everything). */
+function distinctRoots(roots: readonly string[]): string[] {
+  const clean = [...new Set(roots.map((r) => (r.length > 1 && r.endsWith("/") ? r.slice(0, -1) : r)))].sort();
+  return clean.filter((r) => !clean.some((o) => o !== r && (o === "/" || r.startsWith(`${o}/`))));
+}

@@ -1,0 +1,96 @@
+import { type DetectorOptions, PhaseDetector } from "./detect.ts";
+import { phaseSignature, type SignatureState } from "./signature.ts";
+import type { PhaseChange, Profile, Sample } from "./types.ts";
+import { type Window, WindowBuilder, type WindowOptions } from "./window.ts";
+
+export interface PipelineOptions {
+  window: WindowOptions;
+  detect: DetectorOptions;
+}
+
+export interface PipelineStep {
+  profile: Profile;
+  /** Set when this window starts a new phase (also for the very first phase). */
+  change?: PhaseChange;
+}
+
+/** Windows kept to rebuild a new phase's cgroup shares from the windows that began it. */
+const RECENT = 64;
+
+/**
+ * The Observe stage as one pure, stateful step: Samples in (live or from a trace, the same way),
+ * Profiles and PhaseChanges out. A Profile's class and signature are those of the phase its
+ * window belongs to, computed from the phase's mean, so they hold still while the phase lasts.
+ */
+export class ObservePipeline {
+  readonly #windows: WindowBuilder;
+  readonly #detector: PhaseDetector;
+  readonly #recent: Window[] = [];
+  #phase: SignatureState | undefined;
+  #shares = new Map<string, number>();
+  #phaseWindows = 0;
+  #last: Profile | undefined;
+
+  constructor(options: PipelineOptions) {
+    this.#windows = new WindowBuilder(options.window);
+    this.#detector = new PhaseDetector(options.detect);
+  }
+
+  /** The latest profile, if any. */
+  get current(): Profile | undefined {
+    return this.#last;
+  }
+
+  push(sample: Sample): PipelineStep | undefined {
+    const window = this.#windows.push(sample);
+    if (!window) return undefined;
+    this.#recent.push(window);
+    if (this.#recent.length > RECENT) this.#recent.shift();
+    const detection = this.#detector.push(window.features);
+    if (!this.#phase) {
+      this.#startPhase([window]);
+      const profile = this.#profile(window);
+      return { profile, change: { at: window.at, to: profile, drift: 0, moved: [] } };
+    }
+    if (!detection) {
+      this.#addShares(window);
+      this.#phase = phaseSignature(this.#detector.phaseMean, this.#meanShares(), this.#phase);
+      return { profile: this.#profile(window) };
+    }
+    const from: Profile = {
+      ...this.#last!,
+      features: detection.before,
+      class: this.#phase.class,
+      signature: this.#phase.signature,
+    };
+    this.#startPhase(this.#recent.slice(-(detection.at - detection.start + 1)));
+    const profile = this.#profile(window);
+    return {
+      profile,
+      change: { at: window.at, from, to: profile, drift: detection.drift, moved: detection.moved },
+    };
+  }
+
+  #startPhase(windows: Window[]): void {
+    this.#shares = new Map();
+    this.#phaseWindows = 0;
+    for (const w of windows) this.#addShares(w);
+    this.#phase = phaseSignature(this.#detector.phaseMean, this.#meanShares());
+  }
+
+  #addShares(window: Window): void {
+    this.#phaseWindows++;
+    for (const c of window.topCgroups) this.#shares.set(c.path, (this.#shares.get(c.path) ?? 0) + c.cpuShare);
+  }
+
+  #meanShares(): Map<string, number> {
+    const n = Math.max(1, this.#phaseWindows);
+    return new Map([...this.#shares].map(([path, sum]) => [path, sum / n]));
+  }
+
+  #profile(window: Window): Profile {
+    const profile: Profile = { ...window, class: this.#phase!.class, signature: this.#phase!.signature };
+    this.#last = profile;
+    return profile;
+  }
+}
