@@ -80,7 +80,7 @@ export const LlmSection = z
 
 export const DecideSection = z
   .object({
-    /** A planner decision at least this sure (its chance of being the best candidate) needs no LLM. */
+    /** The LLM is not needed when the planner's pick is near-best (within 5%) in this share of posterior draws, or a tried policy beats the default with this probability. */
     confidence_threshold: z.number().min(0).max(1).default(0.7),
     /** A policy whose mean KPI ratio on a signature is at most this (and whose last probation passed) is reused. */
     reuse_max_ratio: ratio.max(1).default(0.95),
