@@ -1,4 +1,4 @@
-// The sandbox's initramfs, in three gzip'd cpio layers that Linux unpacks one over the other:
+// The sandbox's initramfs, in three zstd-compressed cpio layers that Linux unpacks one over the other:
 //   base    busybox, bpftool, stress-ng, cyclictest, hackbench, our load generators, /init
 //           (cached, keyed by a hash of its inputs)
 //   runtime the Node runtime and the project's production node_modules (cached likewise)
@@ -11,6 +11,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -19,7 +20,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import type { Logger } from "../log/logger.ts";
 import { requireTool, run, which } from "./exec.ts";
 import { ensureLoads } from "./loads.ts";
@@ -32,6 +33,8 @@ export const GUEST_PAYLOAD = "/schedctl/payload.sh";
 export const BOOTED_MARKER = "SCHEDCTL-BOOTED";
 
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
+/** Bumped when the way layers are built changes, so cached ones are rebuilt. */
+const LAYOUT = "layout 2: zstd, stripped node\n";
 
 const INIT = `#!/bin/sh
 # /init of the schedctl sandbox (written by src/sandbox/initramfs.ts).
@@ -82,7 +85,7 @@ async function ensureBase(dir: string, cacheDir: string, logger?: Logger): Promi
   const tools = TOOLS.map((t) => requireTool(t.name, t.debianPackage, "inside the sandbox VM"));
   const loads = await ensureLoads(cacheDir, logger);
   const inputs = [busybox, ...tools, ...Object.values(loads)];
-  const out = join(dir, `base-${fingerprint(inputs, INIT)}.cpio.gz`);
+  const out = join(dir, `base-${fingerprint(inputs, LAYOUT + INIT)}.cpio.zst`);
   if (existsSync(out)) return out;
 
   logger?.info({ out }, "building the sandbox's base initramfs");
@@ -126,13 +129,16 @@ async function ensureRuntime(dir: string, logger?: Logger): Promise<string> {
   const node = realpathSync(process.execPath);
   const lock = join(PROJECT_ROOT, "package-lock.json");
   const manifest = existsSync(lock) ? lock : join(PROJECT_ROOT, "package.json");
-  const out = join(dir, `runtime-${fingerprint([node, manifest], process.version)}.cpio.gz`);
+  const out = join(dir, `runtime-${fingerprint([node, manifest], LAYOUT + process.version)}.cpio.zst`);
   if (existsSync(out)) return out;
 
   logger?.info({ out }, "building the sandbox's runtime initramfs (Node and production node_modules)");
   const packages = await productionPackages();
   await buildArchive(out, async (root) => {
     await copyWithLibraries(node, root, "/usr/local/bin/node");
+    // Its debug info is a fifth of the whole initramfs, and unpacking costs boot time under TCG.
+    const strip = which("strip");
+    if (strip) await run(strip, [join(root, "usr/local/bin/node")]);
     for (const pkg of packages) {
       const rel = relative(PROJECT_ROOT, pkg);
       cpSync(pkg, join(root, GUEST_PROJECT_DIR, rel), {
@@ -206,9 +212,13 @@ async function copyWithLibraries(binary: string, root: string, guestPath: string
   }
 }
 
-/** Stages a tree in a temp dir, then writes it as a gzip'd newc cpio, atomically. */
+/**
+ * Stages a tree in a temp dir, then writes it as a newc cpio, atomically. zstd rather than gzip:
+ * the guest kernel unpacks it faster under emulation, and Linux takes mixed formats in one initrd.
+ */
 async function buildArchive(out: string, stage: (root: string) => Promise<void>): Promise<void> {
   requireTool("cpio", "cpio", "to build the sandbox's initramfs");
+  requireTool("zstd", "zstd", "to compress the sandbox's initramfs");
   const root = mkdtempSync(join(tmpdir(), "schedctl-initramfs-"));
   const partial = `${out}.tmp-${process.pid}`;
   try {
@@ -217,15 +227,27 @@ async function buildArchive(out: string, stage: (root: string) => Promise<void>)
       "bash",
       [
         "-c",
-        'set -o pipefail; find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1 >"$0"',
+        'set -o pipefail; find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | zstd -q -3 -T0 -c >"$0"',
         partial,
       ],
       { cwd: root },
     );
     renameSync(partial, out);
+    pruneOlderLayers(out);
   } finally {
     rmSync(root, { recursive: true, force: true });
     rmSync(partial, { force: true });
+  }
+}
+
+/** A rebuilt layer replaces the one before it: keep only the newest of each kind. */
+function pruneOlderLayers(out: string): void {
+  const kind = /^(base|runtime)-/.exec(basename(out))?.[1];
+  if (!kind) return;
+  for (const name of readdirSync(dirname(out))) {
+    if (name.startsWith(`${kind}-`) && join(dirname(out), name) !== out && !name.includes(".tmp-")) {
+      rmSync(join(dirname(out), name), { force: true });
+    }
   }
 }
 

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "../log/logger.ts";
+import { which } from "./exec.ts";
 import { BOOTED_MARKER, buildRunArchive, ensureInitramfsLayers } from "./initramfs.ts";
 import { defaultCacheDir, ensureSandboxKernel } from "./kernel-image.ts";
 import { qemuCommand } from "./qemu.ts";
@@ -39,7 +40,7 @@ export function createQemuSandbox(options: QemuSandboxOptions = {}): Sandbox {
       const layers = await ensureInitramfsLayers(cacheDir, logger);
       const work = mkdtempSync(join(tmpdir(), "schedctl-vm-"));
       try {
-        const runLayer = join(work, "run.cpio.gz");
+        const runLayer = join(work, "run.cpio.zst");
         await buildRunArchive(runLayer, run.script, run.files);
         const initrd = join(work, "initrd");
         await concatenate([layers.base, ...(run.node === false ? [] : [layers.runtime]), runLayer], initrd);
@@ -59,7 +60,7 @@ export function createQemuSandbox(options: QemuSandboxOptions = {}): Sandbox {
   };
 }
 
-/** Linux unpacks concatenated gzip'd cpio archives one after the other, later files winning. */
+/** Linux unpacks concatenated compressed cpio archives one after the other, later files winning. */
 async function concatenate(parts: string[], out: string): Promise<void> {
   const sink = createWriteStream(out);
   for (const part of parts) await pipeline(createReadStream(part), sink, { end: false });
@@ -80,7 +81,13 @@ function boot(
   let aborted = false;
 
   logger?.debug({ command: [command.file, ...command.args].join(" ") }, "starting qemu");
-  const child = spawn(command.file, command.args, { stdio: ["ignore", "pipe", "pipe"] });
+  // setpriv makes the kernel kill qemu if this process dies without running its cleanup.
+  const setpriv = which("setpriv");
+  const child = setpriv
+    ? spawn(setpriv, ["--pdeathsig", "KILL", command.file, ...command.args], {
+        stdio: ["ignore", "pipe", "pipe"],
+      })
+    : spawn(command.file, command.args, { stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid !== undefined) run.onSpawn?.(child.pid);
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
