@@ -128,9 +128,9 @@ export class Decider {
   }
 
   /**
-   * Steps 1 and 2 only, synchronously: the decision without the LLM, and why the LLM should be
-   * asked (undefined when it should not). The daemon may act on this at once and call decide()
-   * as a background job.
+   * Steps 1 and 2 only, synchronously and storing nothing: the decision without the LLM, and why
+   * the LLM would be asked (undefined when it would not). decide() starts with it; the daemon may
+   * use it to show what it would do while a consultation runs.
    */
   planLocally(change: PhaseChange): { decision: Decision; llmReason: string | undefined } {
     const profile = change.to;
