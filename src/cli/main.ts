@@ -6,6 +6,7 @@ import { createHost } from "../host/host.ts";
 import { createLogger } from "../log/logger.ts";
 import { HostSampler } from "../observe/sampler.ts";
 import { TraceError, TraceWriter } from "../observe/trace.ts";
+import { DAEMON_COMMANDS, daemonErrorExit } from "./daemon-commands.ts";
 
 // schedctl: the command-line client. Each command is one entry of COMMANDS: its usage line and
 // a function that takes its own arguments and returns the exit status.
@@ -21,6 +22,7 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  ...DAEMON_COMMANDS,
   record: {
     usage:
       "schedctl record --duration SECONDS --out FILE [--interval-ms N] [--host-root DIR] [--config PATH] [--cgroup-root PATH]... [--max-depth N]",
@@ -125,6 +127,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`schedctl ${name}: ${error.message}\n`);
       return 1;
     }
+    const status = daemonErrorExit(name, command.usage, error);
+    if (status !== undefined) return status;
     throw error;
   }
 }
