@@ -1,5 +1,7 @@
+import { join } from "node:path";
 import { expect, it } from "vitest";
 import { RESULT_MARKER } from "../../src/sandbox/types.ts";
+import { tempDir, writeTree } from "../helpers/tmp.ts";
 import { consoleTail, describeVm, resultsOf, runInVm } from "../helpers/vm.ts";
 
 describeVm("the sched_ext sandbox VM", () => {
@@ -55,13 +57,18 @@ describeVm("the sched_ext sandbox VM", () => {
     expect(hog!.min, "every worker made progress").toBeGreaterThan(0);
   });
 
-  it("carries the Node runtime and the project into the guest", async () => {
+  it("carries the Node runtime, the project and the run's files into the guest", async () => {
+    const dir = tempDir();
+    writeTree(dir, { "extra/data.json": '{"load":"file","ok":true}' });
     const result = await runInVm({
       timeoutMs: 150_000,
-      script: `node -e 'import("/opt/schedctl/src/sandbox/types.ts").then((m) => console.log(m.RESULT_MARKER + JSON.stringify({ load: "node", version: process.version, zod: typeof require("zod").z })))'`,
+      files: [{ hostPath: join(dir, "extra"), guestPath: "/srv/extra" }],
+      script: `echo "${RESULT_MARKER}$(cat /srv/extra/data.json)"
+        node -e 'import("/opt/schedctl/src/sandbox/types.ts").then((m) => console.log(m.RESULT_MARKER + JSON.stringify({ load: "node", version: process.version, zod: typeof require("zod").z })))'`,
     });
     expect(result.exitCode, consoleTail(result)).toBe(0);
     expect(resultsOf(result, "node")).toEqual([{ load: "node", version: process.version, zod: "object" }]);
+    expect(resultsOf(result, "file")).toEqual([{ load: "file", ok: true }]);
   });
 
   it("kills qemu when the run times out", async () => {
@@ -78,6 +85,25 @@ describeVm("the sched_ext sandbox VM", () => {
     expect(result.crashed).toBe(false);
     expect(result.exitCode).toBeUndefined();
     expect(pid).toBeDefined();
+    expect(() => process.kill(pid!, 0), "qemu is gone").toThrow(/ESRCH/);
+  });
+
+  it("stops qemu when the caller aborts the run", async () => {
+    const controller = new AbortController();
+    let pid: number | undefined;
+    const run = runInVm({
+      node: false,
+      timeoutMs: 120_000,
+      script: "echo waiting; sleep 600",
+      signal: controller.signal,
+      onSpawn: (p) => {
+        pid = p;
+      },
+      onLine: (line) => {
+        if (line === "waiting") controller.abort(new Error("caller gave up"));
+      },
+    });
+    await expect(run).rejects.toThrow("caller gave up");
     expect(() => process.kill(pid!, 0), "qemu is gone").toThrow(/ESRCH/);
   });
 
