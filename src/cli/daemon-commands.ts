@@ -74,6 +74,8 @@ function open(
 
 const out = (text: string) => process.stdout.write(text);
 const style = () => styleFor(process.stdout);
+/** The terminal's width, to cut long lines; unlimited into a pipe or file. */
+const width = () => (process.stdout.isTTY ? process.stdout.columns : undefined);
 const json = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
 
 async function withClient(parsed: Parsed, run: (p: Parsed) => Promise<number>): Promise<number> {
@@ -109,7 +111,7 @@ export const DAEMON_COMMANDS: Record<string, DaemonCommand> = {
       withClient(open(args), async ({ client, json: asJson }) => {
         const policies = await client.policies();
         if (asJson) json(policies);
-        else out(renderPolicies(policies, style()));
+        else out(renderPolicies(policies, style(), width()));
         return EXIT.ok;
       }),
   },
@@ -125,7 +127,7 @@ export const DAEMON_COMMANDS: Record<string, DaemonCommand> = {
             throw new ArgumentError(`-n: expected a positive count, got "${values.lines}"`);
           const entries = await client.history(count);
           if (asJson) json(entries);
-          else out(renderHistory(entries, style()));
+          else out(renderHistory(entries, style(), width()));
           return EXIT.ok;
         },
       ),

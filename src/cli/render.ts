@@ -114,7 +114,7 @@ function indent(text: string): string {
     .join("\n");
 }
 
-export function renderPolicies(policies: PolicyInfo[], style: Style): string {
+export function renderPolicies(policies: PolicyInfo[], style: Style, width?: number): string {
   const rows = [["", "NAME", "ORIGIN", "VERDICT", "WORKLOADS", "SUMMARY"].map((h) => style.bold(h))];
   for (const p of policies) {
     const verdict =
@@ -131,11 +131,11 @@ export function renderPolicies(policies: PolicyInfo[], style: Style): string {
   return `${table(rows)}\n`;
 }
 
-export function renderHistory(entries: HistoryEntry[], style: Style): string {
+export function renderHistory(entries: HistoryEntry[], style: Style, width?: number): string {
   if (entries.length === 0) return "no history yet\n";
   const rows = [["TIME", "KIND", "SUMMARY"].map((h) => style.bold(h))];
   for (const e of entries) rows.push([timestamp(e.at), e.kind, e.summary]);
-  return `${table(rows)}\n`;
+  return `${table(rows, width)}\n`;
 }
 
 export function renderExplanation(explanation: Explanation, style: Style, now = Date.now()): string {

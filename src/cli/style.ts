@@ -43,23 +43,28 @@ export function duration(ms: number): string {
   return `${Math.floor(h / 24)} days`;
 }
 
-/** Columns padded to their widest cell; the last column is not padded. */
-export function table(rows: string[][], visibleLength: (s: string) => number = plainLength): string {
+/**
+ * Columns padded to their widest cell; the last column is not padded, and is cut with "…" when
+ * a line would pass maxWidth (a terminal's width), as systemctl does.
+ */
+export function table(rows: string[][], maxWidth = Number.POSITIVE_INFINITY): string {
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell));
+      widths[i] = Math.max(widths[i] ?? 0, plainLength(cell));
     });
   }
   return rows
-    .map((row) =>
-      row
-        .map((cell, i) =>
-          i === row.length - 1 ? cell : cell + " ".repeat((widths[i] ?? 0) - visibleLength(cell)),
-        )
-        .join("  ")
-        .trimEnd(),
-    )
+    .map((row) => {
+      const head = row
+        .slice(0, -1)
+        .map((cell, i) => `${cell}${" ".repeat((widths[i] ?? 0) - plainLength(cell))}  `)
+        .join("");
+      const room = maxWidth - plainLength(head);
+      let last = row.at(-1) ?? "";
+      if (plainLength(last) > room) last = `${last.slice(0, Math.max(0, room - 1))}…`;
+      return `${head}${last}`.trimEnd();
+    })
     .join("\n");
 }
 

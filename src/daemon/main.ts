@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import packageJson from "../../package.json" with { type: "json" };
 import { ConfigError, DEFAULT_CONFIG_DIR, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
+import type { BusKind } from "../dbus/bus.ts";
+import { NameTakenError } from "../dbus/service.ts";
 import { systemClock } from "../host/clock.ts";
 import { createHost } from "../host/host.ts";
+import { openJournal } from "../journal/journal.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import type { ObservationStore } from "../observe/persistence.ts";
 import { ObservePipeline } from "../observe/pipeline.ts";
@@ -13,7 +17,10 @@ import { readTrace, TraceError, TraceSource } from "../observe/trace.ts";
 import type { Db } from "../store/db.ts";
 import { SqliteObservationStore } from "../store/samples.ts";
 import { openStateDb } from "../store/store.ts";
+import { startBus } from "./bus.ts";
 import { DaemonLoop } from "./loop.ts";
+import { DaemonManager } from "./manager.ts";
+import { createNotifier } from "./notify.ts";
 import { pipelineOptions, samplerOptions } from "./options.ts";
 
 const USAGE = `usage: schedctld --foreground [--observe-only] [--config PATH] [--host-root DIR] [--state-dir DIR] [--replay TRACE]
@@ -24,7 +31,11 @@ const USAGE = `usage: schedctld --foreground [--observe-only] [--config PATH] [-
   --host-root DIR where /proc, /sys and the cgroup filesystem are found (default /)
   --state-dir DIR where the state database lives (default: [daemon] state_dir)
   --replay TRACE  read samples from a trace recorded by "schedctl record" instead of the host
+  --bus BUS       system (default), session or none: where org.schedctl1 is served
+  --bus-address A serve on this D-Bus address instead (unix:path=...)
 `;
+
+const VERSION = packageJson.version;
 
 class UsageError extends Error {}
 
@@ -34,6 +45,8 @@ interface Arguments {
   hostRoot: string;
   stateDir: string | undefined;
   replay: string | undefined;
+  bus: BusKind | "none";
+  busAddress: string | undefined;
 }
 
 function parse(argv: string[]): Arguments {
@@ -48,6 +61,8 @@ function parse(argv: string[]): Arguments {
         "host-root": { type: "string", default: "/" },
         "state-dir": { type: "string" },
         replay: { type: "string" },
+        bus: { type: "string", default: "system" },
+        "bus-address": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -57,12 +72,17 @@ function parse(argv: string[]): Arguments {
   }
   if (values.help) throw new UsageError("");
   if (!values.foreground) throw new UsageError("schedctld runs in the foreground only: pass --foreground");
+  const bus = values.bus as string;
+  if (bus !== "system" && bus !== "session" && bus !== "none")
+    throw new UsageError(`--bus: expected system, session or none, got "${bus}"`);
   return {
     observeOnly: values["observe-only"] === true,
     config: values.config as string,
     hostRoot: values["host-root"] as string,
     stateDir: values["state-dir"] as string | undefined,
     replay: values.replay as string | undefined,
+    bus,
+    busAddress: values["bus-address"] as string | undefined,
   };
 }
 
@@ -131,6 +151,21 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const opened = openStore(config, args.stateDir ?? config.daemon.state_dir, log);
+  const host = createHost(args.hostRoot);
+  const journal = openJournal({ logger: log });
+  const notifier = createNotifier({ logger: log });
+  const manager = new DaemonManager({
+    host,
+    clock: systemClock,
+    log,
+    journal,
+    notifier,
+    store: opened?.store,
+    state: () => loop.state,
+    config,
+    loadConfig: () => loadConfig(args.config).config,
+    version: VERSION,
+  });
   const loop = new DaemonLoop({
     clock: systemClock,
     source,
@@ -138,19 +173,41 @@ export async function main(argv: string[]): Promise<number> {
     store: opened?.store,
     log,
     intervalMs: args.replay ? 0 : config.daemon.sample_interval_ms,
+    handlers: [manager],
   });
+  let bus: Awaited<ReturnType<typeof startBus>>;
+  try {
+    bus =
+      args.bus === "none"
+        ? undefined
+        : await startBus({ kind: args.bus, address: args.busAddress }, manager, host, log);
+  } catch (error) {
+    if (!(error instanceof NameTakenError)) throw error;
+    log.fatal({}, error.message);
+    opened?.db.close();
+    return 1;
+  }
+  manager.busReady();
   const onSignal = (signal: string) => {
     log.info({ signal }, `${signal}: stopping`);
     loop.stop();
   };
+  const onHangup = () => {
+    manager.reload().catch(() => undefined); // a bad file is logged and the running configuration kept
+  };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  process.on("SIGHUP", onHangup);
   try {
     await loop.run();
   } finally {
+    await bus?.close();
+    journal.close();
+    notifier.close();
     opened?.db.close();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("SIGHUP", onHangup);
   }
   log.info({ ticks: loop.state.ticks, phaseChanges: loop.state.phaseChanges }, "schedctld stopped");
   return 0;

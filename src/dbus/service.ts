@@ -27,6 +27,11 @@ const CHANGING = new Set<string>([
   "Reload",
 ]);
 
+/** Another process owns org.schedctl1 already (a second schedctld must not run). */
+export class NameTakenError extends Error {
+  override readonly name = "NameTakenError";
+}
+
 export interface ServiceOptions {
   bus: MessageBus;
   backend: ManagerBackend;
@@ -321,7 +326,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     unsubscribe();
     bus.unexport(OBJECT_PATH, iface);
     bus.removeMethodHandler(dispatch);
-    throw new Error(`${BUS_NAME} is already owned on this bus: is another schedctld running?`);
+    throw new NameTakenError(`${BUS_NAME} is already owned on this bus: is another schedctld running?`);
   }
   logger.info({ name: BUS_NAME, path: OBJECT_PATH }, "D-Bus service ready");
 

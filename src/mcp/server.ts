@@ -1,14 +1,13 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { z } from "zod";
+import packageJson from "../../package.json" with { type: "json" };
 import { ClientError, type ManagerClient } from "../dbus/client.ts";
 import { TunableValue } from "../policies/types.ts";
 
 // `schedctl mcp`: the daemon's tools for AI agents, over MCP on stdio. A thin client: every tool
 // is one D-Bus call, so the daemon keeps every safety check and authorization (the agent acts
 // with the uid that started `schedctl mcp`).
-
-const VERSION = "0.1.0";
 
 type ToolResult = { content: { type: "text"; text: string }[]; isError?: boolean };
 
@@ -27,7 +26,7 @@ const policyName = z
   .describe("a policy name from list_policies");
 
 export function createMcpServer(client: ManagerClient): McpServer {
-  const server = new McpServer({ name: "schedctl", version: VERSION });
+  const server = new McpServer({ name: "schedctl", version: packageJson.version });
   const read = { readOnlyHint: true, openWorldHint: false };
 
   server.registerTool(
