@@ -128,7 +128,7 @@ export function renderPolicies(policies: PolicyInfo[], style: Style, width?: num
       p.summary,
     ]);
   }
-  return `${table(rows)}\n`;
+  return `${table(rows, width)}\n`;
 }
 
 export function renderHistory(entries: HistoryEntry[], style: Style, width?: number): string {

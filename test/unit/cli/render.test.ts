@@ -148,6 +148,23 @@ describe("lists", () => {
         "",
       ].join("\n"),
     );
+    const narrow = renderPolicies(
+      [
+        {
+          name: "simple",
+          origin: "builtin",
+          summary: "global FIFO, a long way of saying it",
+          workloads: ["idle"],
+          tunables: {},
+          minKernel: "6.12",
+          verdict: "pass",
+          active: false,
+        },
+      ],
+      plain,
+      50,
+    );
+    expect(narrow.split("\n")[1]).toBe("   simple  builtin  pass     idle       global FI…");
   });
 
   it("prints history newest first as given, or says there is none", () => {
