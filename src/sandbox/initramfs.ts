@@ -216,7 +216,7 @@ async function copyWithLibraries(binary: string, root: string, guestPath: string
  * Stages a tree in a temp dir, then writes it as a newc cpio, atomically. zstd rather than gzip:
  * the guest kernel unpacks it faster under emulation, and Linux takes mixed formats in one initrd.
  */
-async function buildArchive(out: string, stage: (root: string) => Promise<void>): Promise<void> {
+export async function buildArchive(out: string, stage: (root: string) => Promise<void>): Promise<void> {
   requireTool("cpio", "cpio", "to build the sandbox's initramfs");
   requireTool("zstd", "zstd", "to compress the sandbox's initramfs");
   const root = mkdtempSync(join(tmpdir(), "schedctl-initramfs-"));
@@ -242,7 +242,7 @@ async function buildArchive(out: string, stage: (root: string) => Promise<void>)
 
 /** A rebuilt layer replaces the one before it: keep only the newest of each kind. */
 function pruneOlderLayers(out: string): void {
-  const kind = /^(base|runtime)-/.exec(basename(out))?.[1];
+  const kind = /^(base|runtime|rootdisk)-/.exec(basename(out))?.[1];
   if (!kind) return;
   for (const name of readdirSync(dirname(out))) {
     if (name.startsWith(`${kind}-`) && join(dirname(out), name) !== out && !name.includes(".tmp-")) {
@@ -252,7 +252,7 @@ function pruneOlderLayers(out: string): void {
 }
 
 /** A cheap content key: each input's path, size and mtime, plus any inline text. */
-function fingerprint(paths: string[], text: string): string {
+export function fingerprint(paths: string[], text: string): string {
   const hash = createHash("sha256").update(text);
   for (const path of paths) {
     const s = statSync(path);

@@ -9,6 +9,7 @@ import {
   closeSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -60,13 +61,10 @@ export async function ensureSandboxKernel(options: KernelImageOptions = {}): Pro
   if (cached && !options.refresh) return cached;
 
   const tools = {
-    aptGet: requireTool("apt-get", "apt", "to fetch the sandbox kernel"),
-    aptCache: requireTool("apt-cache", "apt", "to fetch the sandbox kernel"),
-    dpkgDeb: requireTool("dpkg-deb", "dpkg", "to unpack the sandbox kernel"),
     zstd: requireTool("zstd", "zstd", "to decompress vmlinuz into vmlinux"),
     bpftool: requireTool("bpftool", "-t bookworm-backports bpftool", "to write vmlinux.h"),
   };
-  const apt = new PrivateApt(join(root, "apt"), options.mirror ?? "http://deb.debian.org/debian", tools);
+  const apt = new PrivateApt(join(root, "apt"), options.mirror);
   let versions: string[];
   try {
     versions = await apt.cloudKernelVersions();
@@ -91,7 +89,7 @@ export async function ensureSandboxKernel(options: KernelImageOptions = {}): Pro
     const work = join(root, `${version}.tmp-${process.pid}`);
     rmSync(work, { recursive: true, force: true });
     try {
-      const config = await apt.fetchKernel(version, work);
+      const config = await fetchKernel(apt, version, work);
       if (!/^CONFIG_SCHED_CLASS_EXT=y$/m.test(config)) {
         rejected.push(version);
         continue;
@@ -111,16 +109,21 @@ export async function ensureSandboxKernel(options: KernelImageOptions = {}): Pro
   );
 }
 
-/** apt-get and apt-cache confined to a directory of their own. */
-class PrivateApt {
+/** apt-get and apt-cache confined to a directory of their own, reading trixie-backports. */
+export class PrivateApt {
   readonly mirror: string;
   private readonly dir: string;
   private readonly tools: { aptGet: string; aptCache: string; dpkgDeb: string };
 
-  constructor(dir: string, mirror: string, tools: { aptGet: string; aptCache: string; dpkgDeb: string }) {
+  /** `dir` holds its sources, lists and download cache (`<cacheDir>/kernel/apt`). */
+  constructor(dir: string, mirror = "http://deb.debian.org/debian") {
     this.dir = dir;
     this.mirror = mirror;
-    this.tools = tools;
+    this.tools = {
+      aptGet: requireTool("apt-get", "apt", "to fetch the sandbox kernel"),
+      aptCache: requireTool("apt-cache", "apt", "to fetch the sandbox kernel"),
+      dpkgDeb: requireTool("dpkg-deb", "dpkg", "to unpack the sandbox kernel"),
+    };
   }
 
   private options(): string[] {
@@ -141,14 +144,19 @@ class PrivateApt {
     ];
   }
 
-  /** Every cloud kernel release the suite lists, newest first. */
-  async cloudKernelVersions(): Promise<string[]> {
+  /** Fetches the suite's index; returns apt's output. */
+  async update(): Promise<string> {
     mkdirSync(join(this.dir, "lists", "partial"), { recursive: true });
     mkdirSync(join(this.dir, "cache", "archives", "partial"), { recursive: true });
     writeFileSync(join(this.dir, "sources.list"), `deb ${this.mirror} ${SUITE} main\n`);
-    const update = await run(this.tools.aptGet, [...this.options(), "update"]).catch((error: Error) => {
+    return run(this.tools.aptGet, [...this.options(), "update"]).catch((error: Error) => {
       throw new Error(`apt-get update failed: ${error.message}`);
     });
+  }
+
+  /** Every cloud kernel release the suite lists, newest first. */
+  async cloudKernelVersions(): Promise<string[]> {
+    const update = await this.update();
     const names = await run(this.tools.aptCache, [...this.options(), "pkgnames", "linux-binary-"]);
     const versions = names
       .split("\n")
@@ -163,25 +171,29 @@ class PrivateApt {
     return versions;
   }
 
-  /** Downloads and unpacks the kernel image and its config into `into`; returns the config text. */
-  async fetchKernel(version: string, into: string): Promise<string> {
-    const debs = join(into, "debs");
-    const tree = join(into, "tree");
-    mkdirSync(debs, { recursive: true });
-    mkdirSync(tree, { recursive: true });
-    await run(
-      this.tools.aptGet,
-      [...this.options(), "download", `linux-binary-${version}`, `linux-base-${version}`],
-      { cwd: debs },
-    );
-    for (const deb of readdirSync(debs)) await run(this.tools.dpkgDeb, ["-x", join(debs, deb), tree]);
-    const modules = join(tree, "usr", "lib", "modules", version);
-    renameSync(join(modules, "vmlinuz"), join(into, "vmlinuz"));
-    renameSync(join(modules, "config"), join(into, "config"));
-    rmSync(debs, { recursive: true, force: true });
-    rmSync(tree, { recursive: true, force: true });
-    return readFileSync(join(into, "config"), "utf8");
+  /** Downloads packages (updating the index first if it has none) and unpacks them into `tree`. */
+  async unpack(packages: string[], tree: string): Promise<void> {
+    if (!existsSync(join(this.dir, "sources.list"))) await this.update();
+    const debs = mkdtempSync(join(this.dir, "debs-"));
+    try {
+      await run(this.tools.aptGet, [...this.options(), "download", ...packages], { cwd: debs });
+      mkdirSync(tree, { recursive: true });
+      for (const deb of readdirSync(debs)) await run(this.tools.dpkgDeb, ["-x", join(debs, deb), tree]);
+    } finally {
+      rmSync(debs, { recursive: true, force: true });
+    }
   }
+}
+
+/** Downloads and unpacks the kernel image and its config into `into`; returns the config text. */
+async function fetchKernel(apt: PrivateApt, version: string, into: string): Promise<string> {
+  const tree = join(into, "tree");
+  await apt.unpack([`linux-binary-${version}`, `linux-base-${version}`], tree);
+  const modules = join(tree, "usr", "lib", "modules", version);
+  renameSync(join(modules, "vmlinuz"), join(into, "vmlinuz"));
+  renameSync(join(modules, "config"), join(into, "config"));
+  rmSync(tree, { recursive: true, force: true });
+  return readFileSync(join(into, "config"), "utf8");
 }
 
 /** vmlinuz -> vmlinux -> vmlinux.h, inside `dir`. */

@@ -52,7 +52,7 @@ export function createQemuSandbox(options: QemuSandboxOptions = {}): Sandbox {
           memoryMb: run.memoryMb,
           accel: run.accel,
         });
-        return await boot(command, run, logger);
+        return await runQemu(command, run, logger);
       } finally {
         rmSync(work, { recursive: true, force: true });
       }
@@ -69,9 +69,14 @@ async function concatenate(parts: string[], out: string): Promise<void> {
   );
 }
 
-function boot(
+/**
+ * Runs one qemu command to its end (or the timeout or abort), reading the console as the sandbox
+ * does: RESULT_MARKER lines, EXIT_MARKER, crashes. For guests other than the sandbox's initramfs
+ * (a root disk from qemuCommand), which print the same markers.
+ */
+export function runQemu(
   command: { file: string; args: string[] },
-  run: VmRunOptions,
+  run: Pick<VmRunOptions, "timeoutMs" | "onLine" | "signal" | "onSpawn">,
   logger?: Logger,
 ): Promise<VmResult> {
   const started = Date.now();
