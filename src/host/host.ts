@@ -64,7 +64,12 @@ function wrap(hostPath: string, error: unknown): HostError {
   return new HostError(hostPath, e.code ?? "EIO", e.code ? `${e.code} (${e.syscall ?? "io"})` : String(e));
 }
 
-const READ_CHUNK = 64 * 1024;
+/**
+ * One read buffer shared by every kept reader: reads are synchronous and the text is copied out
+ * before read() returns, so sharing is safe, and a daemon keeping thousands of descriptors open
+ * does not hold a buffer for each.
+ */
+let sharedBuffer = Buffer.allocUnsafe(64 * 1024);
 
 export function createHost(root = "/"): Host {
   const base = resolve(root);
@@ -129,7 +134,6 @@ export function createHost(root = "/"): Host {
 
 class KeptFileReader implements FileReader {
   #fd: number | undefined;
-  #buffer = Buffer.allocUnsafe(READ_CHUNK);
   readonly hostPath: string;
   readonly #realPath: string;
 
@@ -141,13 +145,13 @@ class KeptFileReader implements FileReader {
   read(): string {
     try {
       this.#fd ??= fs.openSync(this.#realPath, "r");
-      let length = fs.readSync(this.#fd, this.#buffer, 0, this.#buffer.length, 0);
+      let length = fs.readSync(this.#fd, sharedBuffer, 0, sharedBuffer.length, 0);
       // A file larger than the buffer (a huge io.stat): grow and read again from the start.
-      while (length === this.#buffer.length) {
-        this.#buffer = Buffer.allocUnsafe(this.#buffer.length * 2);
-        length = fs.readSync(this.#fd, this.#buffer, 0, this.#buffer.length, 0);
+      while (length === sharedBuffer.length) {
+        sharedBuffer = Buffer.allocUnsafe(sharedBuffer.length * 2);
+        length = fs.readSync(this.#fd, sharedBuffer, 0, sharedBuffer.length, 0);
       }
-      return this.#buffer.toString("utf8", 0, length);
+      return sharedBuffer.toString("utf8", 0, length);
     } catch (error) {
       this.close();
       throw wrap(this.hostPath, error);

@@ -69,6 +69,8 @@ class Node {
   readonly memory: CgroupFile;
   readonly io: CgroupFile;
   readonly threads: CgroupFile;
+  readonly stat: CgroupFile;
+  statText: string | undefined;
   last: CgroupSample | undefined;
   children = new Map<string, Node>();
 
@@ -82,18 +84,20 @@ class Node {
     this.memory = file("memory.current");
     this.io = file("io.stat");
     this.threads = file("cgroup.threads");
+    this.stat = file("cgroup.stat");
   }
 
   close(): void {
-    for (const f of [this.cpuStat, ...this.pressure, this.memory, this.io, this.threads]) f.close();
+    for (const f of [this.cpuStat, ...this.pressure, this.memory, this.io, this.threads, this.stat])
+      f.close();
     for (const child of this.children.values()) child.close();
   }
 }
 
 /**
- * Walks the cgroup2 subtrees under the configured roots. A cgroup whose CPU usage and pressure
- * totals did not move since the last reading is idle, and so is everything below it (a parent's
- * counters include its descendants'): its subtree is not read at all. Descriptors stay open
+ * Walks the cgroup2 subtrees under the configured roots. A cgroup whose CPU usage did not move
+ * since the last reading is idle, and so is everything below it (a parent's usage includes its
+ * descendants'): its subtree is not read at all. Descriptors stay open
  * between readings; a cgroup that vanishes (ENOENT/ENODEV, before or during its reads) is dropped
  * with its subtree and reported in `removed`.
  */
@@ -154,7 +158,13 @@ export class CgroupTree {
   #visit(node: Node, force: boolean, out: CgroupReading): void {
     let sample: CgroupSample | undefined;
     try {
-      sample = this.#readNode(node, force);
+      const cpuText = this.#guard(node, node.cpuStat);
+      if (cpuText !== undefined) {
+        // The idle test reads one file: a cgroup whose CPU usage did not move is skipped with
+        // its subtree (a cgroup using no CPU at all still shows in its ancestors' pressure).
+        if (!force && node.last && usageOf(cpuText) === node.last.usageUs) return;
+        sample = this.#readNode(node, cpuText);
+      }
     } catch (error) {
       if (!(error instanceof Gone)) throw error;
     }
@@ -162,43 +172,61 @@ export class CgroupTree {
       this.#drop(node, out);
       return;
     }
-    const moved = force || !node.last || hasMoved(node.last, sample);
-    if (!moved) return;
     out.changed.push(sample);
     node.last = sample;
     if (node.depth >= this.#options.maxDepth) return;
+    if (force || this.#childrenMayHaveChanged(node)) {
+      if (!this.#relist(node, out)) return;
+    }
+    for (const [name, child] of node.children) {
+      this.#visit(child, force || child.last === undefined, out);
+      if (out.removed.at(-1) === child.path) node.children.delete(name);
+    }
+  }
+
+  /**
+   * Whether to list the directory again: when its cgroup.stat (descendant counts) changed, or
+   * always when there is no cgroup.stat to tell. Listing a directory costs far more than a read.
+   */
+  #childrenMayHaveChanged(node: Node): boolean {
+    let text: string | undefined;
+    try {
+      text = this.#guard(node, node.stat);
+    } catch {
+      return true;
+    }
+    if (text === undefined) return true;
+    const changed = text !== node.statText;
+    node.statText = text;
+    return changed;
+  }
+
+  /** Brings the known children in line with the directory; false when the cgroup itself is gone. */
+  #relist(node: Node, out: CgroupReading): boolean {
     const entries = this.#host.listDir(node.hostPath);
     if (!entries) {
       this.#drop(node, out);
-      return;
+      return false;
     }
     const seen = new Set<string>();
     for (const entry of entries) {
       if (!entry.isDirectory) continue;
       seen.add(entry.name);
-      let child = node.children.get(entry.name);
-      const isNew = !child;
-      if (!child) {
-        const childPath = node.path === "/" ? `/${entry.name}` : `${node.path}/${entry.name}`;
-        child = new Node(this.#host, this.#options.mount, childPath, node.depth + 1);
-        node.children.set(entry.name, child);
-      }
-      this.#visit(child, force || isNew, out);
-      if (out.removed.at(-1) === child.path) node.children.delete(entry.name);
+      if (node.children.has(entry.name)) continue;
+      const childPath = node.path === "/" ? `/${entry.name}` : `${node.path}/${entry.name}`;
+      node.children.set(entry.name, new Node(this.#host, this.#options.mount, childPath, node.depth + 1));
     }
     for (const [name, child] of node.children) {
       if (seen.has(name)) continue;
       node.children.delete(name);
       this.#drop(child, out);
     }
+    return true;
   }
 
-  /** Reads one cgroup; undefined (or Gone) when it vanished. */
-  #readNode(node: Node, full: boolean): CgroupSample | undefined {
-    const cpuText = this.#guard(node, node.cpuStat);
-    if (cpuText === undefined) return undefined;
-    const cpu = parseCpuStat(cpuText);
-    const sample: CgroupSample = { path: node.path, ...cpu };
+  /** Reads every file of a cgroup whose cpu.stat was just read; Gone when it vanished meanwhile. */
+  #readNode(node: Node, cpuText: string): CgroupSample {
+    const sample: CgroupSample = { path: node.path, ...parseCpuStat(cpuText) };
     for (let k = 0; k < PRESSURE.length; k++) {
       const text = this.#guard(node, node.pressure[k]!);
       if (text === undefined) continue;
@@ -207,8 +235,6 @@ export class CgroupTree {
       sample[someKey] = totals.some;
       if (totals.full !== undefined) sample[fullKey] = totals.full;
     }
-    // Gauges and per-device totals are read only when the cgroup is (or may be) active.
-    if (!full && node.last && !hasMoved(node.last, sample)) return sample;
     const memory = this.#guard(node, node.memory);
     if (memory !== undefined) sample.memoryBytes = Number(memory);
     const io = this.#guard(node, node.io);
@@ -259,14 +285,11 @@ export class CgroupTree {
   }
 }
 
-function hasMoved(a: CgroupSample, b: CgroupSample): boolean {
-  return (
-    a.usageUs !== b.usageUs ||
-    a.cpuSomeUs !== b.cpuSomeUs ||
-    a.memSomeUs !== b.memSomeUs ||
-    a.ioSomeUs !== b.ioSomeUs ||
-    a.throttled !== b.throttled
-  );
+/** usage_usec, the first line of cpu.stat, without parsing the rest. */
+function usageOf(cpuText: string): number {
+  if (!cpuText.startsWith("usage_usec ")) return parseCpuStat(cpuText).usageUs;
+  const end = cpuText.indexOf("\n");
+  return Number(cpuText.slice(11, end < 0 ? cpuText.length : end));
 }
 
 /** Roots without those nested in another root ("/" covers everything). */

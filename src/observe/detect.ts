@@ -27,14 +27,15 @@ const log2p = (x: number) => Math.log2(1 + Math.max(0, x));
 
 export const SCALES: Record<FeatureName, Scale> = {
   cpu_util: { transform: (x) => x, floor: 0.04 },
-  runnable_per_cpu: { transform: log2p, floor: 0.2 },
+  // Gauges read at one instant per window: far noisier than the counters, hence wider floors.
+  runnable_per_cpu: { transform: log2p, floor: 0.5 },
   run_delay_per_cpu_time: { transform: (x) => log2p(4 * x), floor: 0.25 },
   ctxsw_per_sec_per_cpu: { transform: (x) => log2p(x / 100), floor: 0.3 },
   psi_cpu_some: { transform: (x) => x, floor: 0.05 },
   psi_io_some: { transform: (x) => x, floor: 0.05 },
   psi_memory_some: { transform: (x) => x, floor: 0.05 },
   top_cgroup_share: { transform: (x) => x, floor: 0.08 },
-  blocked_per_cpu: { transform: log2p, floor: 0.25 },
+  blocked_per_cpu: { transform: log2p, floor: 0.5 },
   forks_per_sec: { transform: (x) => log2p(x / 5), floor: 0.5 },
 };
 

@@ -65,6 +65,8 @@ export interface CgroupCounters {
   ioSome?: number;
   memory?: number;
   threads?: number;
+  /** Writes cgroup.stat with this nr_descendants (as the kernel keeps it); none when undefined. */
+  descendants?: number;
 }
 
 /** Writes one cgroup's files under /sys/fs/cgroup (path "/" is the root). */
