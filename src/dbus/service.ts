@@ -80,17 +80,17 @@ class ManagerInterface extends Interface {
   }
 
   GetStatus(): string {
-    return JSON.stringify(this.#options.backend.status());
+    return read(() => this.#options.backend.status());
   }
   ListPolicies(): string {
-    return JSON.stringify(this.#options.backend.listPolicies());
+    return read(() => this.#options.backend.listPolicies());
   }
   GetHistory(limit: number): string {
     const args = parseArguments("GetHistory", { limit });
-    return JSON.stringify(this.#options.backend.history(args.limit));
+    return read(() => this.#options.backend.history(args.limit));
   }
   Explain(): string {
-    return JSON.stringify(this.#options.backend.explain());
+    return read(() => this.#options.backend.explain());
   }
   SetMode(mode: string): Promise<void> {
     return this.#change("SetMode", { mode }, (a) => this.#options.backend.setMode(a.mode));
@@ -260,6 +260,15 @@ async function callerUid(bus: MessageBus, sender: string): Promise<number> {
   if (typeof uid !== "number")
     throw new DBusError(ERROR.accessDenied, "the bus did not tell who the caller is");
   return uid;
+}
+
+/** A read's JSON document; a failure becomes a D-Bus error with its message (never a stack trace). */
+function read(document: () => unknown): string {
+  try {
+    return JSON.stringify(document());
+  } catch (error) {
+    throw toDbusError(error);
+  }
 }
 
 function toDbusError(error: unknown): Error {
