@@ -102,6 +102,38 @@ describe("schedctl mcp", () => {
     );
   });
 
+  it("leaves authorization to the daemon: an unprivileged agent may read but not deploy", async () => {
+    const agent = new Client({ name: "schedctl-test-nobody", version: "0.0.0" });
+    await agent.connect(
+      new StdioClientTransport({
+        command: "setpriv",
+        args: [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          process.execPath,
+          CLI,
+          "mcp",
+          "--address",
+          bus.address,
+        ],
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        stderr: "pipe",
+      }),
+    );
+    try {
+      const read = await agent.callTool({ name: "list_policies", arguments: {} });
+      expect(read.isError).toBeFalsy();
+      const deploy = await agent.callTool({ name: "deploy_policy", arguments: { name: "simple" } });
+      expect(deploy.isError).toBe(true);
+      expect((deploy.content as { text: string }[])[0]!.text).toMatch(
+        /^denied: SwitchPolicy needs root or group "schedctl": .*uid 65534/,
+      );
+    } finally {
+      await agent.close();
+    }
+  });
+
   it("refuses malformed input before it reaches the daemon", async () => {
     const result = await client.callTool({ name: "deploy_policy", arguments: { name: "Not A Name" } });
     expect(result.isError).toBe(true);
