@@ -188,6 +188,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   manager.busReady();
+  manager.startWatchdog(args.replay ? 0 : config.daemon.sample_interval_ms);
   const onSignal = (signal: string) => {
     log.info({ signal }, `${signal}: stopping`);
     loop.stop();

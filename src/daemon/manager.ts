@@ -54,7 +54,8 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
   #mode: Mode = "observe";
   #busReady = false;
   #ready = false;
-  #lastWatchdog = Number.NEGATIVE_INFINITY;
+  #lastTick = Number.NEGATIVE_INFINITY;
+  #watchdog: NodeJS.Timeout | undefined;
   #lastStatusLine = "";
 
   constructor(options: ManagerOptions) {
@@ -66,6 +67,22 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
   /** The bus name is owned (or the daemon runs without a bus): READY=1 may follow the first sample. */
   busReady(): void {
     this.#busReady = true;
+  }
+
+  /**
+   * Pings systemd's watchdog at half its interval while the loop keeps ticking. A timer alone
+   * would outlive a hung loop; pings from the loop alone would come too seldom when samples are
+   * further apart than the watchdog allows.
+   */
+  startWatchdog(sampleIntervalMs: number): void {
+    const { notifier, clock } = this.#options;
+    const interval = notifier.watchdogIntervalMs;
+    if (interval === undefined) return;
+    const stale = 3 * sampleIntervalMs + interval;
+    this.#watchdog = setInterval(() => {
+      if (clock.monotonic() - this.#lastTick <= stale) notifier.watchdog();
+    }, interval);
+    this.#watchdog.unref();
   }
 
   // LoopHandler: systemd's view and the bus's events follow the loop.
@@ -80,12 +97,7 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
       notifier.status(line);
     }
     this.#lastStatusLine = line;
-    // Pinged from the loop, not a timer: a loop that hangs stops the pings and systemd restarts it.
-    const interval = notifier.watchdogIntervalMs;
-    if (interval !== undefined && clock.monotonic() - this.#lastWatchdog >= interval) {
-      this.#lastWatchdog = clock.monotonic();
-      notifier.watchdog();
-    }
+    this.#lastTick = clock.monotonic();
     this.#emit({ type: "state" });
   }
 
@@ -106,6 +118,7 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
   }
 
   onStop(): void {
+    clearInterval(this.#watchdog);
     this.#options.notifier.stopping();
   }
 

@@ -139,7 +139,7 @@ describe("schedctld on the bus and under systemd's protocol", () => {
     expect((await client.history(50)).some((h) => h.kind === "mode")).toBe(true);
   });
 
-  it("pings the watchdog from its loop at half the interval", async () => {
+  it("pings the watchdog at half the interval while its loop ticks", async () => {
     await until("two watchdog pings", () => notes().filter((n) => n === "WATCHDOG=1\n").length >= 2);
   });
 
