@@ -76,6 +76,7 @@ mkdir -p "$ROOT/.cache"
 ln -sfn "$NODE_DIR" "$ROOT/.cache/node"
 say "ready: put $NODE_DIR/bin first on PATH (or use ./scripts/env.sh)"
 
-# The sched_ext kernel for the VM suite and the sandbox (cached under $CACHE/kernel, keyed by version).
-kernel_json="$(SCHEDCTL_CACHE_DIR="$CACHE" node "$ROOT/src/sandbox/kernel-image.ts")"
-say "sandbox kernel: $(printf '%s' "$kernel_json" | grep '"version"')"
+# The sched_ext kernel for the VM suite and the sandbox (cached under $CACHE/kernel, keyed by
+# version), the load generators and the initramfs layers (under $CACHE/loads, $CACHE/initramfs).
+sandbox_json="$(SCHEDCTL_CACHE_DIR="$CACHE" node "$ROOT/src/sandbox/prepare.ts")"
+say "sandbox kernel: $(printf '%s' "$sandbox_json" | grep '"version"')"

@@ -13,11 +13,14 @@ export class CommandError extends Error {
   }
 }
 
-/** Runs a command to completion and returns its standard output; rejects with CommandError. */
+/**
+ * Runs a command to completion and returns its standard output; rejects with CommandError
+ * (with allowFailure, only when it printed nothing).
+ */
 export function run(
   file: string,
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; maxBuffer?: number } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; maxBuffer?: number; allowFailure?: boolean } = {},
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
@@ -30,7 +33,7 @@ export function run(
         encoding: "utf8",
       },
       (error, stdout, stderr) => {
-        if (error) {
+        if (error && !(options.allowFailure && stdout)) {
           const code = (error as NodeJS.ErrnoException & { code?: number | string }).code ?? null;
           reject(new CommandError([file, ...args].join(" "), code, `${stderr}${error.message}`));
         } else {

@@ -174,16 +174,21 @@ export async function buildRunArchive(out: string, script: string, files: VmFile
 /** Paths of the packages `npm ls --omit=dev` lists: production dependencies only. */
 async function productionPackages(): Promise<string[]> {
   const npm = which("npm", `${dirname(process.execPath)}:${process.env.PATH ?? ""}`);
-  if (!npm) throw new Error("npm is missing (it comes with Node); run scripts/setup.sh");
-  // npm ls exits non-zero on harmless problems (extraneous packages); its list is still complete.
-  const out = await run(npm, ["ls", "--omit=dev", "--all", "--parseable"], { cwd: PROJECT_ROOT }).catch(
-    (error: { stderr?: string; message: string }) => {
-      throw new Error(`npm ls --omit=dev failed in ${PROJECT_ROOT}: ${error.message}`);
-    },
-  );
+  const modules = join(PROJECT_ROOT, "node_modules");
+  if (!npm) {
+    // An installed schedctl (the .deb) ships production dependencies only, and no npm: take it all.
+    return existsSync(modules) ? [modules] : [];
+  }
+  // npm ls exits non-zero on harmless problems (an extraneous package); its list is still complete.
+  const out = await run(npm, ["ls", "--omit=dev", "--all", "--parseable"], {
+    cwd: PROJECT_ROOT,
+    allowFailure: true,
+  }).catch((error: Error) => {
+    throw new Error(`npm ls --omit=dev failed in ${PROJECT_ROOT}: ${error.message}`);
+  });
   return out
     .split("\n")
-    .filter((p) => p.includes(`${"/"}node_modules${"/"}`))
+    .filter((p) => p.includes("/node_modules/"))
     .sort();
 }
 
