@@ -113,6 +113,8 @@ export const DeploySection = z
     regression_ratio: ratio.min(1).default(1.25),
     /** Probation failures for one workload signature before the policy is quarantined for it. */
     quarantine_after: z.number().int().min(1).default(2),
+    /** How often sched_ext's state is polled while a policy is attached (ejection detection). */
+    watchdog_ms: positiveMs.min(20).max(5000).default(250),
   })
   .strict()
   .prefault({});

@@ -163,7 +163,7 @@ export class DeployController {
       return {
         accepted: false,
         reason: verdict
-          ? `its verdict failed at the ${verdict.stage} stage`
+          ? `its verdict failed at the ${verdict.stage} stage: ${verdict.log.split("\n").slice(0, 3).join(" | ")}`
           : "it has no verdict: verify it first",
       };
     }
@@ -289,6 +289,7 @@ export class DeployController {
     try {
       if (to && !this.#verified(to.ref.hash)) throw new Error(`${to.ref.name} has no passing verdict`);
       await kernel.detach({ timeoutMs: DETACH_TIMEOUT_MS });
+      this.#noteKernelReason();
       if (!to) {
         const status = kernel.status();
         if (status.state !== "disabled" && status.state !== "unsupported") {
@@ -299,14 +300,28 @@ export class DeployController {
       }
       await kernel.attach(to.loadable, { timeoutMs: ATTACH_TIMEOUT_MS });
       const gapMs = clock.monotonic() - started;
+      this.#noteKernelReason();
       const status = kernel.status();
       if (status.state !== "enabled" || status.ops !== to.loadable.opsName) {
         throw new Error(`after attaching, the kernel reports ${status.state} with ops "${status.ops}"`);
       }
       this.#dispatch({ type: "swapped", ok: true, enableSeq: status.enableSeq, gapMs });
     } catch (error) {
-      this.#dispatch({ type: "swapped", ok: false, error: (error as Error).message });
+      this.#dispatch({ type: "swapped", ok: false, error: brief((error as Error).message) });
     }
+  }
+
+  /** Passes on why the kernel disabled a scheduler (not our own detaches), once it has said so. */
+  #noteKernelReason(): void {
+    const events = this.#deps.kernel.readEvents();
+    const disabled = events.findLast(
+      (e) => e.kind === "disabled" && e.reason !== "unregistered from user space",
+    );
+    if (!disabled) return;
+    const details = events.filter((e) => e.kind === "error" && e.ops === disabled.ops).map((e) => e.reason);
+    const reason = details.length ? `${disabled.reason}: ${details.join("; ")}` : disabled.reason;
+    this.#deps.logger.warn({ ops: disabled.ops, reason }, "deploy: the kernel disabled a scheduler");
+    this.#dispatch({ type: "kernelSaid", reason });
   }
 
   #internalError(error: unknown): void {
@@ -315,4 +330,11 @@ export class DeployController {
       this.#dispatch({ type: "rollback", reason: `internal error: ${(error as Error).message}` });
     }
   }
+}
+
+/** A failure's first line and its last few (where bpftool and the verifier say why), for reasons and logs. */
+function brief(message: string): string {
+  const lines = message.trim().split("\n");
+  if (lines.length <= 6) return lines.join(" | ");
+  return [lines[0], "...", ...lines.slice(-4)].join(" | ");
 }

@@ -21,6 +21,8 @@ export type DeployEvent =
   | { type: "swapped"; ok: true; enableSeq: number; gapMs: number }
   | { type: "swapped"; ok: false; error: string }
   | { type: "rollback"; reason: string }
+  /** The kernel's reason for a disable, read after the fact (it is logged after the state changes). */
+  | { type: "kernelSaid"; reason: string }
   | { type: "recorded"; deploymentId: number }
   | { type: "pause" }
   | { type: "resume" }
@@ -158,6 +160,9 @@ export function transition(
         return { state, effects: [] };
       return rollBack(state, event.reason, "rolled_back", undefined, at);
     }
+    case "kernelSaid":
+      if (state.deploymentId === undefined) return { state, effects: [] };
+      return { state, effects: [{ type: "updateDeployment", patch: { kernelReason: event.reason } }] };
     case "pause":
       return { state: { ...state, paused: true }, effects: [] };
     case "resume":
@@ -352,12 +357,7 @@ export function reconcile(
   isVerified: (hash: string) => boolean,
   now: number,
 ): Step {
-  const base: ControllerState = withoutUndefined(
-    { ...stored, since: now },
-    "probation",
-    "deploymentId",
-    "enableSeq",
-  );
+  const base: ControllerState = withoutUndefined({ ...stored, since: now }, "probation", "enableSeq");
   const lastGood = stored.lastGood && isVerified(stored.lastGood.ref.hash) ? stored.lastGood : undefined;
   const clean = withoutUndefined(base, ...(lastGood ? [] : (["lastGood"] as const)));
   if (!status.supported) {
