@@ -12,7 +12,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 apt_packages=(clang llvm qemu-system-x86 busybox-static cpio zstd stress-ng rt-tests dbus
   debootstrap tmux librsvg2-bin gzip xz-utils ca-certificates gcc libc6-dev
-  libglib2.0-bin systemd)
+  libglib2.0-bin systemd debhelper dpkg-dev lintian e2fsprogs)
 
 install_debian_packages() {
   local missing=()
