@@ -18,13 +18,12 @@ export interface QemuSandboxOptions {
   logger?: Logger;
 }
 
-/** Console lines that mean the guest kernel is going down. */
-const CRASH_PATTERNS = [
-  /Kernel panic - not syncing/,
-  /\bOops: /,
-  /general protection fault/,
-  /BUG: unable to handle/,
-];
+/**
+ * Console lines that mean the guest kernel is going down: a panic, or die()'s "<what>: <err>
+ * [#<n>]" header of an Oops. Strict on purpose: a script that prints dmesg shows userspace
+ * "general protection fault" traps too, which are not kernel crashes.
+ */
+const CRASH_PATTERNS = [/Kernel panic - not syncing/, /: [0-9a-f]{4} \[#\d+\]/, /BUG: unable to handle/];
 
 /** SeaBIOS clears the screen and resets the terminal on the serial line. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it removes

@@ -19,6 +19,15 @@ describe("ConsoleParser", () => {
     expect(parser.crashLine).toBeUndefined();
   });
 
+  it("does not take a userspace trap printed by dmesg for a kernel crash", () => {
+    const parser = new ConsoleParser();
+    parser.push(
+      "[    9.1] traps: node[212] general protection fault ip:7f01 sp:7ffd error:0 in libc.so.6",
+      1,
+    );
+    expect(parser.crashLine).toBeUndefined();
+  });
+
   it("notes the first crash line and ignores an exit marker after it", () => {
     const parser = new ConsoleParser();
     parser.push("[   12.5] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI", 1);
