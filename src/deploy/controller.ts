@@ -1,8 +1,11 @@
 import type { Clock } from "../host/clock.ts";
 import type { Kernel } from "../kernel/types.ts";
 import type { Logger } from "../log/logger.ts";
+import type { Profile } from "../observe/types.ts";
 import type { PolicyRef } from "../policies/types.ts";
+import { kpisFromProfile } from "./kpis.ts";
 import {
+  BASELINE_SAMPLES,
   type DeployEvent,
   type Effect,
   initialState,
@@ -64,6 +67,8 @@ export class DeployController {
   #job: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #listeners: ((notice: TransitionNotice) => void)[] = [];
+  /** The latest profiles, so that a decision naming a cgroup gets that cgroup's baseline too. */
+  #profiles: Profile[] = [];
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -104,6 +109,12 @@ export class DeployController {
   watch(kpis: Kpis | undefined): void {
     if (kpis) this.#dispatch({ type: "kpis", kpis });
     this.#pollKernel();
+  }
+
+  /** One daemon tick from observe's Profile: host KPIs, and the targeted cgroup's during probation. */
+  watchProfile(profile: Profile): void {
+    this.#profiles = [...this.#profiles, profile].slice(-BASELINE_SAMPLES);
+    this.watch(kpisFromProfile(profile, this.#state.probation?.cgroup));
   }
 
   apply(request: ApplyRequest): ApplyResult {
@@ -184,6 +195,9 @@ export class DeployController {
       pin,
       ...(request.signature ? { signature: request.signature } : {}),
       ...(request.cgroup ? { cgroup: request.cgroup } : {}),
+      ...(request.cgroup && this.#profiles.length > 0
+        ? { baseline: this.#profiles.map((p) => kpisFromProfile(p, request.cgroup)) }
+        : {}),
     };
     const refused = refuseApply(this.#state, event);
     if (refused) return { accepted: false, reason: refused };

@@ -15,6 +15,8 @@ export type DeployEvent =
       reason: string;
       operator: boolean;
       pin?: boolean;
+      /** Pre-swap KPIs including the targeted cgroup's (default: the recent host KPIs). */
+      baseline?: Kpis[];
     }
   | { type: "kpis"; kpis: Kpis }
   | { type: "kernel"; status: SchedExtStatus; events: KernelEvent[] }
@@ -99,7 +101,7 @@ export function transition(
             reason: event.reason,
             kernelReason: undefined,
             gapMs: undefined,
-            baseline: state.recent,
+            baseline: event.baseline ?? state.recent,
             probation: [],
           },
         },
@@ -113,7 +115,7 @@ export function transition(
           probation: {
             startedAt: now,
             until: now,
-            baseline: state.recent,
+            baseline: event.baseline ?? state.recent,
             samples: [],
             ...(event.signature ? { signature: event.signature } : {}),
             ...(event.cgroup ? { cgroup: event.cgroup } : {}),

@@ -186,6 +186,38 @@ describe("deployment state machine", () => {
     expect(pinned.state.pinned).toBe(B.ref.hash);
   });
 
+  it("rolls back on the operator's word, and judges a cgroup decision against that cgroup's own baseline", () => {
+    const now = run(activeOnA(), [
+      [20_000, apply(B)],
+      [20_010, { type: "recorded", deploymentId: 2 }],
+      [20_100, { type: "swapped", ok: true, enableSeq: 8, gapMs: 35 }],
+      [21_000, { type: "rollback", reason: "operator asked for a rollback" }],
+      [21_500, { type: "swapped", ok: true, enableSeq: 9, gapMs: 30 }],
+    ]);
+    expect(now.state).toMatchObject({ phase: "active", current: A, reason: "restored known-good vtime" });
+    expect(now.effects).toContainEqual({
+      type: "updateDeployment",
+      patch: { outcome: "rolled_back", reason: "operator asked for a rollback", probation: [] },
+    });
+
+    const quiet: Kpis = { psiCpuSome: 0.2, runDelayPerCpuTime: 0.5, cgroupPsiCpuSome: 0.01 };
+    const judged = run(initialState(0), [
+      [0, { type: "kpis", kpis: { psiCpuSome: 0.2, runDelayPerCpuTime: 0.5 } }],
+      [1, { ...apply(B), baseline: [quiet, quiet] }],
+      [2, { type: "swapped", ok: true, enableSeq: 3, gapMs: 1 }],
+      [3, { type: "kpis", kpis: hurt }],
+      [4, { type: "kpis", kpis: hurt }],
+      [5, { type: "kpis", kpis: hurt }],
+    ]);
+    expect(judged.state.reason).toMatch(/cgroupPsiCpuSome 0\.010 -> 0\.600/);
+    expect(judged.effects.at(-1)).toEqual({ type: "swap", to: undefined });
+  });
+
+  it("stores the kernel's reason when it arrives after the state changed", () => {
+    const { effects } = run(activeOnA(), [[20_000, { type: "kernelSaid", reason: "disabled by sysrq-S" }]]);
+    expect(effects).toEqual([{ type: "updateDeployment", patch: { kernelReason: "disabled by sysrq-S" } }]);
+  });
+
   it("leaves the default in place on stop unless told to keep the policy", () => {
     const stopped = run(activeOnA(), [[20_000, { type: "stopped", kept: false }]]);
     expect(stopped.state.phase).toBe("idle");
