@@ -28,6 +28,8 @@ const PRESSURE = [
 
 class Gone extends Error {}
 
+const SLOW_EVERY = 5;
+
 /** A file of one cgroup: absent until it first reads (its controller may be off). */
 class CgroupFile {
   reader: FileReader | undefined;
@@ -71,6 +73,10 @@ class Node {
   readonly threads: CgroupFile;
   readonly stat: CgroupFile;
   statText: string | undefined;
+  /** Set when cgroups may have appeared or vanished below since this cgroup last looked. */
+  mustCheckTree = true;
+  /** Readings left before the slow signals are read again (0: this time). */
+  slowCountdown = 0;
   last: CgroupSample | undefined;
   children = new Map<string, Node>();
 
@@ -122,12 +128,12 @@ export class CgroupTree {
     this.#first = false;
     for (const [path, node] of this.#roots) {
       if (node) {
-        this.#visit(node, full, out);
+        this.#visit(node, full, true, out);
         if (out.removed.includes(node.path)) this.#roots.set(path, undefined);
       } else if (this.#host.exists(this.#hostPath(path))) {
         const fresh = new Node(this.#host, this.#options.mount, path, 0);
         this.#roots.set(path, fresh);
-        this.#visit(fresh, true, out);
+        this.#visit(fresh, true, true, out);
         if (out.removed.includes(path)) this.#roots.set(path, undefined);
       } else {
         this.#warnOnce(
@@ -155,7 +161,13 @@ export class CgroupTree {
     this.#roots.clear();
   }
 
-  #visit(node: Node, force: boolean, out: CgroupReading): void {
+  /**
+   * `treeMayChange`: the parent's cgroup.stat (descendant counts) moved, so cgroups may have been
+   * created or removed below it. When it did not, nothing below needs listing again, and the
+   * child's own cgroup.stat need not be read either.
+   */
+  #visit(node: Node, force: boolean, treeMayChange: boolean, out: CgroupReading): void {
+    node.mustCheckTree ||= treeMayChange;
     let sample: CgroupSample | undefined;
     try {
       const cpuText = this.#guard(node, node.cpuStat);
@@ -175,20 +187,23 @@ export class CgroupTree {
     out.changed.push(sample);
     node.last = sample;
     if (node.depth >= this.#options.maxDepth) return;
-    if (force || this.#childrenMayHaveChanged(node)) {
+    let below = false;
+    if (force || (node.mustCheckTree && this.#treeChanged(node))) {
       if (!this.#relist(node, out)) return;
+      below = true;
     }
+    node.mustCheckTree = false;
     for (const [name, child] of node.children) {
-      this.#visit(child, force || child.last === undefined, out);
+      this.#visit(child, force || child.last === undefined, below, out);
       if (out.removed.at(-1) === child.path) node.children.delete(name);
     }
   }
 
   /**
-   * Whether to list the directory again: when its cgroup.stat (descendant counts) changed, or
-   * always when there is no cgroup.stat to tell. Listing a directory costs far more than a read.
+   * Whether cgroups may have been created or removed below: its cgroup.stat changed, or there is
+   * no cgroup.stat to tell. Listing a directory costs far more than a read.
    */
-  #childrenMayHaveChanged(node: Node): boolean {
+  #treeChanged(node: Node): boolean {
     let text: string | undefined;
     try {
       text = this.#guard(node, node.stat);
@@ -227,14 +242,13 @@ export class CgroupTree {
   /** Reads every file of a cgroup whose cpu.stat was just read; Gone when it vanished meanwhile. */
   #readNode(node: Node, cpuText: string): CgroupSample {
     const sample: CgroupSample = { path: node.path, ...parseCpuStat(cpuText) };
-    for (let k = 0; k < PRESSURE.length; k++) {
-      const text = this.#guard(node, node.pressure[k]!);
-      if (text === undefined) continue;
-      const totals = parsePressureTotals(text);
-      const [, someKey, fullKey] = PRESSURE[k]!;
-      sample[someKey] = totals.some;
-      if (totals.full !== undefined) sample[fullKey] = totals.full;
-    }
+    this.#readPressure(node, 0, sample);
+    // Memory and io (pressure, usage, counters) and the thread count are read every SLOW_EVERY
+    // readings of an active cgroup: profiles use only CPU each second, and these are 5 of 7 reads.
+    if (node.slowCountdown-- > 0) return sample;
+    node.slowCountdown = SLOW_EVERY - 1;
+    this.#readPressure(node, 1, sample);
+    this.#readPressure(node, 2, sample);
     const memory = this.#guard(node, node.memory);
     if (memory !== undefined) sample.memoryBytes = Number(memory);
     const io = this.#guard(node, node.io);
@@ -248,6 +262,15 @@ export class CgroupTree {
     const threads = this.#guard(node, node.threads);
     if (threads !== undefined) sample.tasks = countLines(threads);
     return sample;
+  }
+
+  #readPressure(node: Node, k: number, sample: CgroupSample): void {
+    const text = this.#guard(node, node.pressure[k]!);
+    if (text === undefined) return;
+    const totals = parsePressureTotals(text);
+    const [, someKey, fullKey] = PRESSURE[k]!;
+    sample[someKey] = totals.some;
+    if (totals.full !== undefined) sample[fullKey] = totals.full;
   }
 
   /** Reads a file of a cgroup, turning errors other than "gone" into one warning and no value. */

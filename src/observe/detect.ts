@@ -1,4 +1,5 @@
-import { FEATURE_NAMES, type FeatureName, type Features, type MovedFeature } from "./types.ts";
+import { FEATURE_NAMES, type FeatureName } from "./features.ts";
+import type { Features, MovedFeature } from "./types.ts";
 
 // Streaming phase-change detection: a two-sided CUSUM (the Page-Hinkley test in its recursive
 // form) per feature, over features put on a common scale. Each feature is first transformed so

@@ -106,6 +106,9 @@ export class ProcessScanner {
     try {
       now = parseTaskSchedstat(t.schedstat.read());
     } catch {
+      // No per-task schedstat for this process (gone, or the kernel lacks it): stop asking.
+      t.schedstat.close();
+      t.schedstat = undefined;
       return;
     }
     if (!fresh) {

@@ -1,29 +1,9 @@
 import { z } from "zod";
+import { FEATURE_NAMES, type FeatureName } from "./features.ts";
 
 // The records the Observe stage produces. Later stages import these; never the reverse.
 
-/** The features of a Profile, all rates or fractions over one window; missing signals are 0 and named in `lacks`. */
-export const FEATURE_NAMES = [
-  /** Busy CPU time / wall time / CPUs, 0..1. */
-  "cpu_util",
-  /** procs_running per CPU. */
-  "runnable_per_cpu",
-  /** Run-queue wait (schedstat run delay) per unit of CPU time actually run, ms/ms. */
-  "run_delay_per_cpu_time",
-  /** Context switches per second per CPU. */
-  "ctxsw_per_sec_per_cpu",
-  /** PSI "some" share of the window, 0..1. */
-  "psi_cpu_some",
-  "psi_io_some",
-  "psi_memory_some",
-  /** CPU share of the busiest cgroup among the sampled ones, 0..1. */
-  "top_cgroup_share",
-  /** procs_blocked per CPU. */
-  "blocked_per_cpu",
-  /** Processes created per second (fork rate: builds spawn many short tasks). */
-  "forks_per_sec",
-] as const;
-export type FeatureName = (typeof FEATURE_NAMES)[number];
+export { FEATURE_NAMES, type FeatureName } from "./features.ts";
 
 export const WorkloadClass = z.enum(["idle", "throughput", "latency", "io", "memory", "mixed"]);
 export type WorkloadClass = z.infer<typeof WorkloadClass>;
@@ -140,7 +120,11 @@ export const SchedStat = SchedCounters.extend({
 });
 export type SchedStat = z.infer<typeof SchedStat>;
 
-/** Cumulative counters of one cgroup; optional fields are absent when the file is (controller off). */
+/**
+ * Cumulative counters of one cgroup; optional fields are absent when the file is (controller off).
+ * Memory and io (pressure, usage, counters) and the thread count are read on every 5th reading
+ * of an active cgroup only; in between they are absent and the last values stand.
+ */
 export const CgroupSample = z.object({
   /** Relative to the cgroup2 mount, starting with "/". */
   path: z.string(),

@@ -39,7 +39,7 @@ export class WindowBuilder {
       return undefined;
     }
     this.#prev = sample;
-    return buildWindow(prev, sample, previousCgroups, this.#options);
+    return buildWindow(prev, sample, previousCgroups, this.#cgroups, this.#options);
   }
 
   /** Records the sample's cgroups; returns their counters as they were before it. */
@@ -52,8 +52,10 @@ export class WindowBuilder {
     for (const path of sample.removed) this.#cgroups.delete(path);
     const before = new Map<string, CgroupSample | undefined>();
     for (const c of sample.cgroups) {
-      before.set(c.path, this.#cgroups.get(c.path));
-      this.#cgroups.set(c.path, c);
+      const old = this.#cgroups.get(c.path);
+      before.set(c.path, old);
+      // Fields a reading skipped (the slow ones) keep their last values.
+      this.#cgroups.set(c.path, old ? { ...old, ...c } : c);
     }
     return before;
   }
@@ -63,6 +65,7 @@ function buildWindow(
   prev: Sample,
   cur: Sample,
   before: Map<string, CgroupSample | undefined>,
+  known: ReadonlyMap<string, CgroupSample>,
   options: WindowOptions,
 ): Window {
   const windowMs = cur.mono - prev.mono;
@@ -109,7 +112,7 @@ function buildWindow(
     return fraction(counterDelta(a.some.total, b.some.total, windowUs), windowUs);
   };
 
-  const topCgroups = rankCgroups(cur, before, windowUs, capacityUs, busyUs, options.topCgroups);
+  const topCgroups = rankCgroups(cur, before, known, windowUs, capacityUs, busyUs, options.topCgroups);
   const features: Features = {
     cpu_util: cpuUtil,
     runnable_per_cpu: runnable,
@@ -140,6 +143,7 @@ function buildWindow(
 function rankCgroups(
   cur: Sample,
   before: Map<string, CgroupSample | undefined>,
+  known: ReadonlyMap<string, CgroupSample>,
   windowUs: number,
   capacityUs: number,
   busyUs: number,
@@ -169,7 +173,7 @@ function rankCgroups(
       path,
       cpuShare: fraction(Math.max(0, value), shareBase),
       psiCpuSome: fraction(some ?? 0, windowUs),
-      tasks: c.tasks ?? 0,
+      tasks: known.get(path)?.tasks ?? 0,
     };
   });
 }

@@ -88,6 +88,8 @@ export function writeCgroup(root: string, path: string, c: CgroupCounters): void
     `${dir}/io.stat`,
     "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n8:16 rbytes=1 wbytes=1 rios=1 wios=1 dbytes=0 dios=0\n",
   );
+  if (c.descendants !== undefined)
+    write(root, `${dir}/cgroup.stat`, `nr_descendants ${c.descendants}\nnr_dying_descendants 0\n`);
   write(
     root,
     `${dir}/cgroup.threads`,

@@ -96,7 +96,7 @@ describe("HostSampler on a fixture tree", () => {
       writeCgroup(root, path, { ...TREE[path]!, usage: TREE[path]!.usage + 100 });
     // The kernel answers ENODEV on a removed cgroup's open files: leaf goes away after its cpu.stat was read.
     host.beforeRead = (path) => {
-      if (path === "/sys/fs/cgroup/a/x/leaf/io.pressure") {
+      if (path === "/sys/fs/cgroup/a/x/leaf/cpu.pressure") {
         rmSync(join(root, "sys/fs/cgroup/a/x/leaf"), { recursive: true });
         throw new HostError(path, "ENODEV", "ENODEV (read)");
       }
