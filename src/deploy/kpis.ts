@@ -7,12 +7,12 @@ import type { KpiName, Kpis } from "./types.ts";
 
 const ABSOLUTE_MARGIN: Record<KpiName, number> = {
   psiCpuSome: 0.05,
-  runDelayPerCpuTime: 0.1,
+  runDelayPerCpuTime: 0.25,
   cgroupPsiCpuSome: 0.05,
 };
 
 /** Samples of probation needed before a regression is called. */
-export const MIN_PROBATION_SAMPLES = 3;
+export const MIN_PROBATION_SAMPLES = 5;
 
 export function kpisFromProfile(profile: Profile, cgroup?: string): Kpis {
   const group = cgroup === undefined ? undefined : profile.topCgroups.find((c) => c.path === cgroup);

@@ -222,6 +222,8 @@ function swapped(
       state: withoutUndefined(
         at({ phase: "active", enableSeq: event.enableSeq }, `restored known-good ${state.current.ref.name}`),
         "probation",
+        // The restored policy is no deployment of its own: later events leave the failed one's row alone.
+        "deploymentId",
       ),
       effects: [],
     };
@@ -232,6 +234,7 @@ function swapped(
         at({ phase: "fallback_default" }, "kernel default restored"),
         "probation",
         "enableSeq",
+        "deploymentId",
       ),
       effects: [],
     };

@@ -96,6 +96,8 @@ describe("deployment state machine", () => {
       [21_000, { type: "kpis", kpis: hurt }],
       [22_000, { type: "kpis", kpis: hurt }],
       [23_000, { type: "kpis", kpis: hurt }],
+      [24_000, { type: "kpis", kpis: hurt }],
+      [25_000, { type: "kpis", kpis: hurt }],
     ]);
     expect(state.phase).toBe("rolling_back");
     expect(state.current).toEqual(A);
@@ -109,7 +111,7 @@ describe("deployment state machine", () => {
     expect(restored.state.current).toEqual(A);
   });
 
-  it("does not call a regression on near-zero KPIs or before three probation samples", () => {
+  it("does not call a regression on near-zero KPIs", () => {
     const idle: Kpis = { psiCpuSome: 0.001, runDelayPerCpuTime: 0.01 };
     const busier: Kpis = { psiCpuSome: 0.02, runDelayPerCpuTime: 0.05 };
     const { state } = run(initialState(0), [
@@ -119,6 +121,8 @@ describe("deployment state machine", () => {
       [3, { type: "kpis", kpis: busier }],
       [4, { type: "kpis", kpis: busier }],
       [5, { type: "kpis", kpis: busier }],
+      [6, { type: "kpis", kpis: busier }],
+      [7, { type: "kpis", kpis: busier }],
     ]);
     expect(state.phase).toBe("probation");
   });
@@ -208,6 +212,8 @@ describe("deployment state machine", () => {
       [3, { type: "kpis", kpis: hurt }],
       [4, { type: "kpis", kpis: hurt }],
       [5, { type: "kpis", kpis: hurt }],
+      [6, { type: "kpis", kpis: hurt }],
+      [7, { type: "kpis", kpis: hurt }],
     ]);
     expect(judged.state.reason).toMatch(/cgroupPsiCpuSome 0\.010 -> 0\.600/);
     expect(judged.effects.at(-1)).toEqual({ type: "swap", to: undefined });
