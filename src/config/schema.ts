@@ -102,6 +102,13 @@ export const VerifySection = z
     /** Directory of the cached sandbox kernel (vmlinuz); empty: fetch and cache the newest. */
     sandbox_kernel: z.string().optional(),
     cache_dir: z.string().min(1).default("/var/cache/schedctl"),
+    /**
+     * sandbox: every candidate runs in the sandbox VM before it may be deployed. probation-only:
+     * no sandbox on this host; a candidate the host's kernel verifier accepted is deployed only
+     * under the probation guard, and its verdict says so. Verdicts produced ahead of time (by
+     * the same verifier on the same content hash) are used as they are in either case.
+     */
+    dynamic: z.enum(["sandbox", "probation-only"]).default("sandbox"),
   })
   .strict()
   .prefault({});

@@ -7,8 +7,9 @@ import type { Config } from "../config/schema.ts";
 import type { BusKind } from "../dbus/bus.ts";
 import { NameTakenError } from "../dbus/service.ts";
 import { systemClock } from "../host/clock.ts";
-import { createHost } from "../host/host.ts";
+import { createHost, type Host } from "../host/host.ts";
 import { openJournal } from "../journal/journal.ts";
+import { readSchedExtStatus } from "../kernel/sysfs.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import type { ObservationStore } from "../observe/persistence.ts";
 import { ObservePipeline } from "../observe/pipeline.ts";
@@ -22,6 +23,7 @@ import { DaemonLoop } from "./loop.ts";
 import { DaemonManager } from "./manager.ts";
 import { createNotifier } from "./notify.ts";
 import { pipelineOptions, samplerOptions } from "./options.ts";
+import { wireStages } from "./wiring.ts";
 
 const USAGE = `usage: schedctld --foreground [--observe-only] [--config PATH] [--host-root DIR] [--state-dir DIR] [--replay TRACE]
 
@@ -135,12 +137,10 @@ export async function main(argv: string[]): Promise<number> {
     return 78; // EX_CONFIG: systemd's unit does not restart on it
   }
   const log = createLogger({ level: config.daemon.log_level });
-  const observeOnly = args.observeOnly || config.daemon.mode === "observe";
   log.info(
-    { config: files.length ? files : "built-in defaults", hostRoot: args.hostRoot, observeOnly },
-    `schedctld starting (${observeOnly ? "observe only" : `mode ${config.daemon.mode}`})`,
+    { config: files.length ? files : "built-in defaults", hostRoot: args.hostRoot, mode: config.daemon.mode },
+    `schedctld starting (${args.observeOnly ? "observe only" : `mode ${config.daemon.mode}`})`,
   );
-  if (!observeOnly) log.warn({}, "deciding and deploying policies is not wired in yet: observing only");
 
   let source: SampleSource;
   try {
@@ -154,6 +154,24 @@ export async function main(argv: string[]): Promise<number> {
   const host = createHost(args.hostRoot);
   const journal = openJournal({ logger: log });
   const notifier = createNotifier({ logger: log });
+  const stateDir = args.stateDir ?? config.daemon.state_dir;
+  const observeOnlyReason = whyObserveOnly(args, opened !== undefined, host);
+  const stages =
+    opened && !args.observeOnly && !args.replay
+      ? wireStages({
+          config,
+          db: opened.db,
+          host,
+          clock: systemClock,
+          log,
+          journal,
+          stateDir,
+          mode: observeOnlyReason ? "observe" : config.daemon.mode,
+          emit: (event) => manager.publish(event),
+        })
+      : undefined;
+  if (observeOnlyReason && config.daemon.mode !== "observe")
+    log.error({ mode: config.daemon.mode }, `staying in mode observe: ${observeOnlyReason}`);
   const manager = new DaemonManager({
     host,
     clock: systemClock,
@@ -165,6 +183,8 @@ export async function main(argv: string[]): Promise<number> {
     config,
     loadConfig: () => loadConfig(args.config).config,
     version: VERSION,
+    stages,
+    observeOnlyReason,
   });
   const loop = new DaemonLoop({
     clock: systemClock,
@@ -173,7 +193,7 @@ export async function main(argv: string[]): Promise<number> {
     store: opened?.store,
     log,
     intervalMs: args.replay ? 0 : config.daemon.sample_interval_ms,
-    handlers: [manager],
+    handlers: stages ? [manager, stages.autopilot] : [manager],
   });
   let bus: Awaited<ReturnType<typeof startBus>>;
   try {
@@ -186,6 +206,18 @@ export async function main(argv: string[]): Promise<number> {
     log.fatal({}, error.message);
     opened?.db.close();
     return 1;
+  }
+  if (stages && stages.autopilot.mode !== "observe") {
+    // Reconcile first: never leave an unknown or unverified policy attached.
+    try {
+      await stages.autopilot.start();
+    } catch (error) {
+      log.error(
+        { error: String(error) },
+        `cannot take over the kernel's scheduler: ${(error as Error).message}; observing only`,
+      );
+      await stages.autopilot.setMode("observe").catch(() => undefined);
+    }
   }
   manager.busReady();
   manager.startWatchdog(args.replay ? 0 : config.daemon.sample_interval_ms);
@@ -212,6 +244,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   log.info({ ticks: loop.state.ticks, phaseChanges: loop.state.phaseChanges }, "schedctld stopped");
   return 0;
+}
+
+/** Why this daemon may not touch the kernel's scheduler (undefined: it may). */
+function whyObserveOnly(args: Arguments, haveStore: boolean, host: Host): string | undefined {
+  if (args.observeOnly) return "started with --observe-only";
+  if (args.replay) return "replaying a trace: the samples are not this host's";
+  if (!haveStore) return "the state database is unavailable, and deploying needs it (verdicts, deployments)";
+  if (!readSchedExtStatus(host).supported)
+    return "THIS KERNEL HAS NO sched_ext (/sys/kernel/sched_ext is missing): no policy can be attached; boot a kernel built with CONFIG_SCHED_CLASS_EXT=y";
+  return undefined;
 }
 
 if (import.meta.main) process.exitCode = await main(process.argv.slice(2));

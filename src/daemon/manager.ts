@@ -9,7 +9,10 @@ import {
   type ManagerProperties,
   type Mode,
   type PolicyInfo,
+  type RollbackResult,
   type Status,
+  type SwitchResult,
+  type Verdict,
 } from "../dbus/backend.ts";
 import type { Clock } from "../host/clock.ts";
 import type { Host } from "../host/host.ts";
@@ -19,16 +22,16 @@ import type { Logger } from "../log/logger.ts";
 import type { ObservationStore } from "../observe/persistence.ts";
 import type { PhaseChange } from "../observe/types.ts";
 import { builtinCatalogue } from "../policies/catalogue.ts";
+import type { Tunables } from "../policies/types.ts";
+import { StageControl } from "./control.ts";
 import type { LoopHandler, LoopState } from "./loop.ts";
 import type { Notifier } from "./notify.ts";
+import type { Stages } from "./wiring.ts";
 
-// The daemon as the bus, the journal and systemd see it, for the daemon as it stands: the
-// observe loop. Reads report the loop's state and the kernel's own sysfs; deciding and
-// deploying are not wired into the loop yet, so changes that would touch the kernel are
-// refused with a reason rather than pretended.
-
-const NOT_WIRED =
-  "this schedctld observes only: deciding, verifying and deploying are not wired into its loop yet";
+// The daemon as the bus, the journal and systemd see it. Reads report the loop's state, the
+// kernel's own sysfs and the store; changes go to the wired stages (decide, verify, deploy),
+// and deploy alone touches the kernel. Without the stages (--observe-only, no state database)
+// changes that would touch the kernel are refused with the reason.
 
 export interface ManagerOptions {
   host: Host;
@@ -42,6 +45,10 @@ export interface ManagerOptions {
   /** Re-reads the configuration files; throws (ConfigError) when they are not valid. */
   loadConfig: () => Config;
   version: string;
+  /** Decide, verify and deploy; undefined when this daemon only observes. */
+  stages?: Stages | undefined;
+  /** Why the stages are missing or the kernel cannot be changed (refusals say it). */
+  observeOnlyReason?: string | undefined;
 }
 
 export class DaemonManager implements ManagerBackend, LoopHandler {
@@ -51,7 +58,7 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
   readonly #startedAt: number;
   readonly #modeChanges: HistoryEntry[] = [];
   #config: Config;
-  #mode: Mode = "observe";
+  readonly #control: StageControl | undefined;
   #busReady = false;
   #ready = false;
   #lastTick = Number.NEGATIVE_INFINITY;
@@ -62,6 +69,21 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
     this.#options = options;
     this.#config = options.config;
     this.#startedAt = options.clock.now();
+    this.#control = options.stages ? new StageControl(options.stages, options.store) : undefined;
+  }
+
+  get #mode(): Mode {
+    return this.#options.stages?.autopilot.mode ?? "observe";
+  }
+
+  get #notWired(): string {
+    const why = this.#options.observeOnlyReason ?? "it runs without its state database";
+    return `this schedctld observes only: ${why}`;
+  }
+
+  /** Events from the stages (policy changed, rolled back) reach the bus here. */
+  publish(event: ManagerEvent): void {
+    this.#emit(event);
   }
 
   /** The bus name is owned (or the daemon runs without a bus): READY=1 may follow the first sample. */
@@ -127,7 +149,7 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
   properties(): ManagerProperties {
     return {
       mode: this.#mode,
-      activePolicy: "",
+      activePolicy: this.#control?.activePolicy()?.name ?? "",
       phase: this.#options.state().phase?.class ?? "",
       schedExtState: readSchedExtStatus(this.#options.host).state,
       llmBudget: this.#budget(),
@@ -142,10 +164,10 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
       version: this.#options.version,
       mode: this.#mode,
       schedExt: { state: kernel.state, ops: kernel.ops ?? null },
-      activePolicy: null,
+      activePolicy: this.#control?.activePolicy() ?? null,
       phase: state.phase ?? null,
       profile: state.profile ?? null,
-      lastDecisions: [],
+      lastDecisions: this.#control?.lastDecisions(5) ?? [],
       llm: this.#budget(),
       startedAt: this.#startedAt,
       samples: state.ticks,
@@ -153,6 +175,7 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
   }
 
   listPolicies(): PolicyInfo[] {
+    if (this.#control) return this.#control.listPolicies();
     return builtinCatalogue().map(({ manifest }) => ({ ...manifest, verdict: "unverified", active: false }));
   }
 
@@ -164,10 +187,14 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
       phase: change.to.class,
       signature: change.to.signature,
     }));
-    return [...phases, ...this.#modeChanges].sort((a, b) => b.at - a.at).slice(0, limit);
+    return [...phases, ...(this.#control?.history(limit) ?? []), ...this.#modeChanges]
+      .sort((a, b) => b.at - a.at)
+      .slice(0, limit);
   }
 
   explain(): Explanation {
+    if (this.#control && readSchedExtStatus(this.#options.host).state !== "unsupported")
+      return this.#control.explain(this.#options.state().profile ?? null);
     const kernel = readSchedExtStatus(this.#options.host);
     const status = this.status();
     const lines = [
@@ -176,31 +203,53 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
         : kernel.ops
           ? `the kernel runs ${kernel.ops}, which schedctl did not attach`
           : "no sched_ext policy is attached: the kernel's default scheduler runs",
-      NOT_WIRED,
+      this.#notWired,
     ];
     return { policy: null, decision: null, profile: status.profile, verdict: null, lines };
   }
 
   async setMode(mode: Mode): Promise<void> {
-    if (mode !== "observe") throw new BackendError("refused", `cannot switch to ${mode}: ${NOT_WIRED}`);
-    this.#modeChanges.push({ at: this.#options.clock.now(), kind: "mode", summary: `mode set to ${mode}` });
-    this.#mode = mode;
+    const stages = this.#options.stages;
+    if (mode !== "observe" && (!stages || this.#options.observeOnlyReason))
+      throw new BackendError("refused", `cannot switch to ${mode}: ${this.#notWired}`);
+    const from = this.#mode;
+    await stages?.autopilot.setMode(mode);
+    this.#modeChanges.push({
+      at: this.#options.clock.now(),
+      kind: "mode",
+      summary: `mode ${from} -> ${mode}`,
+    });
+    this.#options.log.info({ mode, from }, `mode ${from} -> ${mode}`);
+    this.#emit({ type: "state" });
   }
 
-  async switchPolicy(): Promise<never> {
-    throw new BackendError("refused", NOT_WIRED);
+  async switchPolicy(name: string, tunables: Tunables): Promise<SwitchResult> {
+    return this.#require("switch policies").switchPolicy(
+      name,
+      tunables,
+      this.#mode,
+      this.#options.state().profile,
+    );
   }
 
-  async rollback(): Promise<never> {
-    throw new BackendError("refused", `nothing to roll back: ${NOT_WIRED}`);
+  async rollback(): Promise<RollbackResult> {
+    return this.#require("roll back").rollback();
   }
 
-  async verifyPolicy(): Promise<never> {
-    throw new BackendError("refused", NOT_WIRED);
+  async verifyPolicy(nameOrPath: string): Promise<Verdict> {
+    if (!this.#control) throw new BackendError("refused", `cannot verify: ${this.#notWired}`);
+    return this.#control.verify(nameOrPath);
   }
 
-  async createPolicy(): Promise<never> {
-    throw new BackendError("refused", NOT_WIRED);
+  async createPolicy(name: string, source: string): Promise<Verdict> {
+    if (!this.#control) throw new BackendError("refused", `cannot create policies: ${this.#notWired}`);
+    return this.#control.create(name, source);
+  }
+
+  #require(what: string): StageControl {
+    if (!this.#control || this.#options.observeOnlyReason)
+      throw new BackendError("refused", `cannot ${what}: ${this.#notWired}`);
+    return this.#control;
   }
 
   /** Re-reads the configuration (SIGHUP or Reload); the loop's own settings apply at restart. */
@@ -231,11 +280,25 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
     const phase = this.#options.state().phase;
     const kernel = readSchedExtStatus(this.#options.host);
     const scheduler = kernel.ops ?? (kernel.state === "unsupported" ? "no sched_ext" : "kernel default");
+    const activity = this.#options.stages?.autopilot.activity;
+    if (activity && this.#mode !== "observe")
+      return `${this.#mode}; phase ${phase ? `${phase.class} (${phase.signature})` : "unknown"}; scheduler ${scheduler}; ${activity}`;
     return `${this.#mode}; phase ${phase ? `${phase.class} (${phase.signature})` : "unknown"}; scheduler ${scheduler}`;
   }
 
   #budget(): LlmBudget {
     const llm = this.#config.llm;
+    const live = this.#options.stages?.decider.llmStatus();
+    if (live?.enabled) {
+      return {
+        provider: llm.provider,
+        state: live.breaker === "open" ? "error" : "idle",
+        callsLeftHour: Math.max(0, llm.calls_per_hour - (live.callsLastHour ?? 0)),
+        callsLeftDay: Math.max(0, llm.calls_per_day - (live.callsLastDay ?? 0)),
+        tokensLeftDay: Math.max(0, llm.tokens_per_day - (live.tokensLastDay ?? 0)),
+        spentUsdToday: live.costLastDayUsd ?? 0,
+      };
+    }
     return {
       provider: llm.provider,
       state: llm.provider === "none" ? "disabled" : "idle",

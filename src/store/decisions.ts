@@ -157,6 +157,16 @@ export class SqliteDecideStore implements DecideStore {
     );
   }
 
+  /** What became of a stored decision (its newest outcome), for status and explain. */
+  outcomeOfDecision(decisionId: number): Outcome | undefined {
+    const row = this.#db
+      .prepare<[number], { id: number; outcome_json: string }>(
+        "SELECT id, outcome_json FROM decide_outcomes WHERE decision_id = ? ORDER BY id DESC LIMIT 1",
+      )
+      .get(decisionId);
+    return row ? parseJson(Outcome, row.outcome_json, `decide_outcomes ${row.id}`) : undefined;
+  }
+
   #outcomes(sql: string, arg: string): Outcome[] {
     return this.#db
       .prepare<[string], { id: number; outcome_json: string }>(sql)

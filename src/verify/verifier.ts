@@ -23,7 +23,17 @@ export interface VerifierOptions {
   maxTimeoutMs: number;
   sandboxSeconds: number;
   bpftool?: string;
+  /**
+   * "sandbox" (default): the dynamic stage runs in the sandbox VM. "probation-only": for hosts
+   * with no sandbox, a candidate the host's own kernel verifier accepted passes without a
+   * sandbox run, and its verdict says so; deploy then attaches it only under the probation guard.
+   */
+  dynamic?: "sandbox" | "probation-only";
 }
+
+/** The verdict log of a candidate passed without a sandbox run (verify.dynamic = "probation-only"). */
+export const PROBATION_ONLY_LOG =
+  'dynamic stage not run: verify.dynamic = "probation-only" (no sandbox VM on this host); the kernel verifier accepted it, and it is attached only under the probation guard';
 
 export interface VerifierDeps {
   verdicts: VerdictStore;
@@ -93,6 +103,19 @@ export class Verifier {
     items: { built: BuiltCandidate & { kind: "object" | "process" }; opsName: string; kernelDone: boolean }[],
   ): Promise<Verdict[]> {
     if (items.length === 0) return [];
+    if (this.#deps.options.dynamic === "probation-only") {
+      return items.map(({ built, opsName, kernelDone }) =>
+        kernelDone
+          ? this.#verdict(built.ref, "kernel", true, PROBATION_ONLY_LOG, opsName)
+          : this.#verdict(
+              built.ref,
+              "kernel",
+              false,
+              "the host's kernel cannot verify it (no sched_ext, or an external scheduler) and no sandbox runs here",
+              opsName,
+            ),
+      );
+    }
     const sandbox = this.#deps.sandbox;
     if (!sandbox) {
       return items.map(({ built, opsName }) =>

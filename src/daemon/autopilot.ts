@@ -1,0 +1,371 @@
+import type { Config } from "../config/schema.ts";
+import type { ManagerEvent, Mode } from "../dbus/backend.ts";
+import type { ChosenPolicy, Decider, Decision, StoredDecision } from "../decide/index.ts";
+import type { ApplyRequest, DeployController, TransitionNotice } from "../deploy/controller.ts";
+import { meanKpis } from "../deploy/kpis.ts";
+import type { DeploymentRecord, DeploymentStore, Kpis } from "../deploy/types.ts";
+import type { Journal } from "../journal/journal.ts";
+import type { Logger } from "../log/logger.ts";
+import type { PhaseChange, Profile } from "../observe/types.ts";
+import type { PolicySource } from "../policies/catalogue.ts";
+import type { PolicyCompiler } from "../policies/compile.ts";
+import type { PolicyRef, Tunables } from "../policies/types.ts";
+import { requestFor } from "../verify/build.ts";
+import type { Verdict, VerifyRequest } from "../verify/types.ts";
+import type { LoopHandler, TickContext } from "./loop.ts";
+
+// Decide -> Verify -> Deploy, driven by the daemon's one loop. A phase change starts a job
+// (decide, then build and verify), each step's result re-enters the loop through
+// `context.post`; only the deployment controller touches the kernel, and only with a hash
+// whose verdict passed. The controller's transitions come back here to be journalled, turned
+// into bus signals (after the kernel confirmed) and fed back to the decider as outcomes.
+
+export interface AutopilotDeps {
+  config: Config;
+  log: Logger;
+  journal: Journal;
+  controller: DeployController;
+  deployments: DeploymentStore;
+  decider: Decider;
+  compiler: PolicyCompiler;
+  /** Built-in and stored generated policies, read at each use. */
+  catalogue: () => PolicySource[];
+  /** The Execution Verifier (verdicts cached by hash). */
+  verify: (requests: VerifyRequest[], signal?: AbortSignal) => Promise<Verdict[]>;
+  emit: (event: ManagerEvent) => void;
+  now: () => number;
+}
+
+/** A candidate ready for the controller: its reference, verdict and build. */
+export interface Prepared {
+  ref: PolicyRef;
+  verdict: Verdict;
+  request?: ApplyRequest;
+}
+
+export class Autopilot implements LoopHandler {
+  readonly name = "autopilot";
+  readonly #d: AutopilotDeps;
+  #mode: Mode;
+  #started = false;
+  #job: AbortController | undefined;
+  /** Why the latest job did not deploy, or what it is doing (for status). */
+  #activity = "idle";
+  /** Decisions by the hash they deployed, so outcomes reach the decider. */
+  readonly #byHash = new Map<string, StoredDecision>();
+  /** The hash under probation (its failure is recorded when probation ends otherwise). */
+  #onProbation: { hash: string; deploymentId: number | undefined } | undefined;
+  /** What was attached before the latest transition (the failing policy when one rolls back). */
+  #lastPlaced: string | undefined;
+  #rollingBackFrom = "";
+
+  constructor(deps: AutopilotDeps, mode: Mode) {
+    this.#d = deps;
+    this.#mode = mode;
+    deps.controller.onTransition((notice) => this.#onTransition(notice));
+  }
+
+  get mode(): Mode {
+    return this.#mode;
+  }
+
+  get activity(): string {
+    return this.#activity;
+  }
+
+  /** The decision behind a deployed hash (this run's, else the newest stored one that matches). */
+  decisionFor(ref: PolicyRef): StoredDecision | undefined {
+    return this.#byHash.get(ref.hash);
+  }
+
+  /** Reconciles the kernel with the store and starts guarding; the first time the kernel may change. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.#d.controller.start();
+    if (this.#mode !== "auto") this.#d.controller.pause();
+  }
+
+  get started(): boolean {
+    return this.#started;
+  }
+
+  async setMode(mode: Mode): Promise<void> {
+    if (mode !== "observe") await this.start();
+    this.#mode = mode;
+    if (!this.#started) return;
+    if (mode === "auto") this.#d.controller.resume();
+    else this.#d.controller.pause();
+    if (mode !== "auto") this.#cancel(`mode ${mode}`);
+  }
+
+  /** Every tick: the controller's probation guard and ejection watch. */
+  onProfile(profile: Profile): void {
+    if (this.#started) this.#d.controller.watchProfile(profile);
+  }
+
+  onPhaseChange(change: PhaseChange, context: TickContext): void {
+    if (this.#mode !== "auto" || !this.#started) return;
+    const state = this.#d.controller.state;
+    if (state.pinned) {
+      this.#activity = `operator pinned ${state.current?.ref.name ?? state.pinned}: not deciding`;
+      return;
+    }
+    this.#cancel("a newer phase change");
+    const job = new AbortController();
+    this.#job = job;
+    const signal = AbortSignal.any([job.signal, context.signal]);
+    this.#activity = `deciding for ${change.to.class} (${change.to.signature})`;
+    this.#d.decider.decide(change, signal).then(
+      (stored) => context.post("decide", () => this.#decided(job, stored, context)),
+      (error: Error) =>
+        context.post("decide", () => {
+          if (job !== this.#job) return;
+          this.#activity = `decide failed: ${error.message}`;
+          this.#d.log.error({ error: error.message }, `decide failed: ${error.message}`);
+        }),
+    );
+  }
+
+  /** The loop stopped: cancel jobs; the controller restores the kernel default unless told to keep the policy. */
+  async onStop(): Promise<void> {
+    this.#cancel("stopping");
+    if (this.#started) await this.#d.controller.stop();
+  }
+
+  /** Builds and verifies one variant (cached verdicts cost nothing); throws when it cannot be built here. */
+  async prepare(
+    policy: Extract<ChosenPolicy, { kind: "policy" }>,
+    profileClass: string,
+    signal?: AbortSignal,
+  ): Promise<Prepared> {
+    const source = this.#sourceOf(policy, profileClass);
+    const request = requestFor(this.#d.compiler, source, policy.tunables);
+    const [verdict] = await this.#d.verify([request], signal);
+    this.#journalVerdict(verdict!);
+    if (!verdict!.passed) return { ref: request.ref, verdict: verdict! };
+    const built = await this.#d.compiler.compile(source, policy.tunables);
+    return {
+      ref: built.ref,
+      verdict: verdict!,
+      request: {
+        ref: built.ref,
+        loadable: {
+          kind: "object",
+          hash: built.ref.hash,
+          objectPath: built.objectPath,
+          opsName: built.opsName,
+        },
+        reason: "",
+      },
+    };
+  }
+
+  /** Remembers the decision behind a hash the operator (or the autopilot) deploys. */
+  remember(hash: string, stored: StoredDecision): void {
+    this.#byHash.set(hash, stored);
+  }
+
+  #decided(job: AbortController, stored: StoredDecision, context: TickContext): void {
+    if (job !== this.#job) return; // a newer phase change took over
+    const { decision } = stored;
+    this.#d.journal.record({
+      type: "decision",
+      policy: describePolicy(decision.policy),
+      chooser: decision.chooser,
+      confidence: decision.confidence,
+      rationale: decision.rationale,
+      signature: decision.signature,
+    });
+    if (decision.policy.kind === "default") {
+      this.#activity = `decided the kernel default for ${decision.signature}`;
+      const current = this.#d.controller.state.current;
+      if (current)
+        this.#d.log.info(
+          { policy: current.ref.name },
+          `decision: kernel default; ${current.ref.name} stays until a policy is chosen (a swap to nothing gains nothing)`,
+        );
+      this.#job = undefined;
+      return;
+    }
+    const policy = decision.policy;
+    this.#activity = `verifying ${describePolicy(policy)}`;
+    this.prepare(policy, decision.class, job.signal).then(
+      (prepared) => context.post("verify", () => this.#verified(job, stored, prepared)),
+      (error: Error) =>
+        context.post("verify", () => {
+          if (job !== this.#job) return;
+          this.#job = undefined;
+          this.#activity = `cannot build ${policy.name}: ${error.message}`;
+          this.#d.log.error({ policy: policy.name, error: error.message }, this.#activity);
+        }),
+    );
+  }
+
+  #verified(job: AbortController, stored: StoredDecision, prepared: Prepared): void {
+    if (job !== this.#job) return;
+    this.#job = undefined;
+    const { decision } = stored;
+    if (!prepared.request) {
+      this.#activity = `${prepared.ref.name} refused at the ${prepared.verdict.stage} stage`;
+      // A failed verdict never changes (it is cached by hash): never pick it again for this phase.
+      this.#d.decider.recordOutcome({
+        at: this.#d.now(),
+        signature: decision.signature,
+        class: decision.class,
+        policy: decision.policy,
+        kpiRatio: 1,
+        passed: false,
+        rolledBack: false,
+        quarantined: true,
+        decisionId: stored.id,
+      });
+      return;
+    }
+    const request: ApplyRequest = {
+      ...prepared.request,
+      signature: decision.signature,
+      ...(decision.cgroup ? { cgroup: decision.cgroup } : {}),
+      reason: `${decision.chooser}: ${decision.rationale}`.slice(0, 500),
+    };
+    this.#byHash.set(request.ref.hash, stored);
+    const answer = this.#d.controller.apply(request);
+    this.#activity = answer.accepted
+      ? `deploying ${request.ref.name}`
+      : `${request.ref.name} not deployed: ${answer.reason}`;
+    if (!answer.accepted) this.#d.log.info({ policy: request.ref.name }, this.#activity);
+  }
+
+  #onTransition(n: TransitionNotice): void {
+    const { journal, emit, log } = this.#d;
+    const placed = n.state.current;
+    if (n.from === "deploying" && n.to === "probation" && placed) {
+      this.#onProbation = { hash: placed.ref.hash, deploymentId: n.state.deploymentId };
+      journal.record({
+        type: "deploy",
+        policy: placed.ref.name,
+        hash: placed.ref.hash,
+        state: "probation",
+        ...(n.state.probation?.signature ? { signature: n.state.probation.signature } : {}),
+      });
+      emit({ type: "policy-changed", policy: placed.ref.name, hash: placed.ref.hash, reason: n.reason });
+      this.#activity = `${placed.ref.name} on probation`;
+    } else if (n.from === "probation" && n.to === "active" && placed) {
+      journal.record({ type: "deploy", policy: placed.ref.name, hash: placed.ref.hash, state: "active" });
+      this.#outcome(true);
+      this.#activity = `${placed.ref.name} passed probation`;
+    } else if (n.to === "rolling_back") {
+      this.#rollingBackFrom = this.#lastPlaced ?? "";
+      journal.record({
+        type: "rollback",
+        policy: this.#rollingBackFrom || "unknown",
+        ...(placed ? { to: placed.ref.name } : {}),
+        reason: n.reason,
+      });
+      if (n.from === "probation" || n.from === "deploying") this.#outcome(false);
+    } else if (n.from === "rolling_back" && (n.to === "active" || n.to === "fallback_default")) {
+      emit({
+        type: "rolled-back",
+        from: this.#rollingBackFrom,
+        to: n.to === "active" && placed ? placed.ref.name : "",
+        reason: n.reason,
+      });
+      this.#activity = n.reason;
+    }
+    this.#lastPlaced = placed?.ref.name;
+    log.debug({ from: n.from, to: n.to }, "autopilot saw a transition");
+    emit({ type: "state" });
+  }
+
+  /** Feeds probation's verdict on the deployed decision back to the decider. */
+  #outcome(passed: boolean): void {
+    const probation = this.#onProbation;
+    this.#onProbation = undefined;
+    if (!probation) return;
+    const stored = this.#byHash.get(probation.hash);
+    if (!stored) return;
+    const row =
+      probation.deploymentId === undefined
+        ? undefined
+        : this.#d.deployments.getDeployment(probation.deploymentId);
+    const { decision } = stored;
+    this.#d.decider.recordOutcome({
+      at: this.#d.now(),
+      signature: decision.signature,
+      class: decision.class,
+      policy: decision.policy,
+      kpiRatio: row ? kpiRatio(row) : passed ? 1 : 2,
+      passed,
+      rolledBack: !passed,
+      quarantined: this.#d.deployments.isQuarantined(probation.hash, decision.signature),
+      decisionId: stored.id,
+    });
+  }
+
+  #cancel(why: string): void {
+    if (!this.#job) return;
+    this.#job.abort(new Error(`cancelled: ${why}`));
+    this.#job = undefined;
+  }
+
+  #journalVerdict(verdict: Verdict): void {
+    this.#d.journal.record({
+      type: "verification",
+      policy: verdict.policy.name,
+      hash: verdict.hash,
+      passed: verdict.passed,
+      stage: verdict.stage,
+      log: verdict.log.slice(0, 2000),
+    });
+  }
+
+  #sourceOf(policy: Extract<ChosenPolicy, { kind: "policy" }>, profileClass: string): PolicySource {
+    if (policy.source !== undefined) return generatedSource(policy.name, policy.source, profileClass);
+    const found = this.#d.catalogue().find((p) => p.manifest.name === policy.name);
+    if (!found) throw new Error(`no policy "${policy.name}" in the repository`);
+    return found;
+  }
+}
+
+/** A generated policy's source as the compiler takes it: no tunables, made for one class. */
+export function generatedSource(name: string, source: string, workload: string): PolicySource {
+  const workloads = ["idle", "throughput", "latency", "io", "memory", "mixed"].includes(workload)
+    ? [workload as "latency"]
+    : [];
+  return {
+    manifest: {
+      name,
+      origin: "generated",
+      summary: `generated policy ${name}`,
+      workloads,
+      tunables: {},
+      minKernel: "6.12",
+    },
+    source,
+  };
+}
+
+export function describePolicy(policy: ChosenPolicy): string {
+  if (policy.kind === "default") return "kernel default";
+  const tunables = Object.entries(policy.tunables as Tunables)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(",") : v}`)
+    .join(" ");
+  return tunables ? `${policy.name} (${tunables})` : policy.name;
+}
+
+/**
+ * Probation's KPI over the baseline's, lower is better: the targeted cgroup's CPU pressure when
+ * the decision named one, else the host's run delay per CPU time. A small floor keeps near-idle
+ * figures from producing wild ratios.
+ */
+export function kpiRatio(row: Pick<DeploymentRecord, "baseline" | "probation">): number {
+  const before = meanKpis(row.baseline);
+  const after = meanKpis(row.probation);
+  const pick = (name: keyof Kpis, floor: number) =>
+    before[name] !== undefined && after[name] !== undefined
+      ? (after[name]! + floor) / (before[name]! + floor)
+      : undefined;
+  return pick("cgroupPsiCpuSome", 0.01) ?? pick("runDelayPerCpuTime", 0.01) ?? pick("psiCpuSome", 0.01) ?? 1;
+}
+
+export type { Decision };

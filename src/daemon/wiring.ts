@@ -1,0 +1,202 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../config/schema.ts";
+import type { ManagerEvent, Mode } from "../dbus/backend.ts";
+import { createDecider, type Decider } from "../decide/index.ts";
+import { DeployController } from "../deploy/controller.ts";
+import { findCgroup2Mount } from "../host/cgroup.ts";
+import type { Clock } from "../host/clock.ts";
+import type { Host } from "../host/host.ts";
+import type { Journal } from "../journal/journal.ts";
+import { createKernel } from "../kernel/loader.ts";
+import type { Kernel } from "../kernel/types.ts";
+import type { Logger } from "../log/logger.ts";
+import { builtinCatalogue, type PolicySource } from "../policies/catalogue.ts";
+import { PolicyCompiler } from "../policies/compile.ts";
+import { findExecutable } from "../policies/tools.ts";
+import { which } from "../sandbox/exec.ts";
+import { createQemuSandbox } from "../sandbox/vm.ts";
+import type { Db } from "../store/db.ts";
+import { SqliteDecideStore } from "../store/decisions.ts";
+import { SqliteDeploymentStore } from "../store/deployments.ts";
+import { SqliteVerdictStore } from "../store/verdicts.ts";
+import { requestFor } from "../verify/build.ts";
+import { Verifier } from "../verify/verifier.ts";
+import { Autopilot, generatedSource } from "./autopilot.ts";
+
+// The real Decide, Verify and Deploy stages, built from the configuration for one daemon.
+
+export interface Stages {
+  autopilot: Autopilot;
+  controller: DeployController;
+  decider: Decider;
+  kernel: Kernel;
+  decisions: SqliteDecideStore;
+  deployments: SqliteDeploymentStore;
+  verdicts: SqliteVerdictStore;
+  verifier: Verifier;
+  compiler: PolicyCompiler;
+  catalogue: () => PolicySource[];
+  /** Where policies created over the bus are kept (NAME.bpf.c + NAME.json). */
+  generatedDir: string;
+}
+
+export interface WiringOptions {
+  config: Config;
+  db: Db;
+  host: Host;
+  clock: Clock;
+  log: Logger;
+  journal: Journal;
+  stateDir: string;
+  mode: Mode;
+  emit: (event: ManagerEvent) => void;
+  /** Default: the real kernel behind `host`. */
+  kernel?: Kernel;
+}
+
+export function wireStages(o: WiringOptions): Stages {
+  const { config, db, host, clock, log } = o;
+  const kernel = o.kernel ?? createKernel({ host, clock, logger: log.child({ stage: "kernel" }) });
+  const cacheDir = config.verify.cache_dir;
+  const compiler = new PolicyCompiler({
+    cacheDir,
+    vmlinuxH: hostVmlinuxH(host, kernel, cacheDir, log),
+    resolveCgroupId: (path) => cgroupId(host, path),
+  });
+  const verdicts = new SqliteVerdictStore(db);
+  const sandbox = sandboxFor(config, cacheDir, log);
+  const verifier = new Verifier({
+    verdicts,
+    hostKernel: kernel,
+    sandbox,
+    clock,
+    logger: log.child({ stage: "verify" }),
+    options: {
+      maxTimeoutMs: config.verify.max_timeout_ms,
+      sandboxSeconds: config.verify.sandbox_seconds,
+      dynamic: config.verify.dynamic,
+    },
+  });
+  const deployments = new SqliteDeploymentStore(db);
+  const controller = new DeployController({
+    kernel,
+    store: deployments,
+    verdicts,
+    clock,
+    logger: log.child({ stage: "deploy" }),
+    config: {
+      probationSeconds: config.deploy.probation_seconds,
+      regressionRatio: config.deploy.regression_ratio,
+      quarantineAfter: config.deploy.quarantine_after,
+      keepPolicyOnStop: config.daemon.keep_policy_on_stop,
+    },
+    watchdogMs: config.deploy.watchdog_ms,
+  });
+  const generatedDir = join(o.stateDir, "policies");
+  const catalogue = () => [
+    ...builtinCatalogue(),
+    ...(existsSync(generatedDir) && readdirSync(generatedDir).some((f) => f.endsWith(".bpf.c"))
+      ? builtinCatalogue(generatedDir)
+      : []),
+  ];
+  const decisions = new SqliteDecideStore(db);
+  const decider = createDecider({
+    config,
+    store: decisions,
+    catalogue: () => catalogue().map((p) => p.manifest),
+    verifier: {
+      // Generated code from the LLM: the same verifier, keyed by the same content hash.
+      async verify(candidate, signal) {
+        signal?.throwIfAborted();
+        const request = requestFor(compiler, generatedSource(candidate.name, candidate.source, "mixed"));
+        const [verdict] = await verifier.verify([request]);
+        return { passed: verdict!.passed, stage: verdict!.stage, log: verdict!.log };
+      },
+    },
+    clock,
+    logger: log,
+    credentialsDirectory: process.env.CREDENTIALS_DIRECTORY,
+  });
+  const autopilot = new Autopilot(
+    {
+      config,
+      log: log.child({ stage: "autopilot" }),
+      journal: o.journal,
+      controller,
+      deployments,
+      decider,
+      compiler,
+      catalogue,
+      verify: (requests) => verifier.verify(requests),
+      emit: o.emit,
+      now: () => clock.now(),
+    },
+    o.mode,
+  );
+  return {
+    autopilot,
+    controller,
+    decider,
+    kernel,
+    decisions,
+    deployments,
+    verdicts,
+    verifier,
+    compiler,
+    catalogue,
+    generatedDir,
+  };
+}
+
+/** The sandbox VM when verify.dynamic wants one and qemu is here; otherwise says what follows. */
+function sandboxFor(config: Config, cacheDir: string, log: Logger) {
+  if (config.verify.dynamic === "probation-only") {
+    log.warn(
+      {},
+      'verify.dynamic = "probation-only": candidates are not run in a sandbox VM; the kernel verifier must accept them and they are attached only under the probation guard',
+    );
+    return undefined;
+  }
+  if (!which("qemu-system-x86_64")) {
+    log.warn(
+      {},
+      'no qemu-system-x86_64: the dynamic stage cannot run, so only candidates with a verdict produced ahead of time can be deployed (install qemu-system-x86, or set verify.dynamic = "probation-only")',
+    );
+    return undefined;
+  }
+  return createQemuSandbox({ cacheDir, logger: log.child({ stage: "sandbox" }) });
+}
+
+/**
+ * vmlinux.h of the running kernel, generated once from its BTF with bpftool. Without clang
+ * or BTF nothing can be compiled here: the compiler then only finds objects in its cache.
+ */
+function hostVmlinuxH(host: Host, kernel: Kernel, cacheDir: string, log: Logger): string {
+  const path = join(cacheDir, "include", "host", "vmlinux.h");
+  const btf = host.resolve("/sys/kernel/btf/vmlinux");
+  if (existsSync(path) || !kernel.status().supported || !existsSync(btf) || !findExecutable("clang"))
+    return path;
+  const bpftool = findExecutable("bpftool");
+  if (!bpftool) return path;
+  try {
+    mkdirSync(join(cacheDir, "include", "host"), { recursive: true });
+    const text = execFileSync(bpftool, ["btf", "dump", "file", btf, "format", "c"], {
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    const tmp = `${path}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (error) {
+    log.warn({ error: (error as Error).message }, "cannot generate vmlinux.h from the kernel's BTF");
+  }
+  return path;
+}
+
+/** A cgroup's id is its directory's inode number in the cgroup2 filesystem. */
+function cgroupId(host: Host, path: string): bigint {
+  const mount = findCgroup2Mount(host);
+  if (!mount.found) throw new Error(mount.reason);
+  return statSync(host.resolve(join(mount.path, path)), { bigint: true }).ino;
+}

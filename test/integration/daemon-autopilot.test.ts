@@ -1,0 +1,236 @@
+import { mkdirSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { Config } from "../../src/config/schema.ts";
+import type { LoopState, TickContext } from "../../src/daemon/loop.ts";
+import { DaemonManager } from "../../src/daemon/manager.ts";
+import { createNotifier } from "../../src/daemon/notify.ts";
+import { type Stages, wireStages } from "../../src/daemon/wiring.ts";
+import type { ManagerEvent } from "../../src/dbus/backend.ts";
+import { ManualClock } from "../../src/host/clock.ts";
+import { createHost } from "../../src/host/host.ts";
+import type { JournalEvent } from "../../src/journal/events.ts";
+import { createMemoryLogger } from "../../src/log/logger.ts";
+import type { Profile } from "../../src/observe/types.ts";
+import { defaultCacheDir, ensureSandboxKernel } from "../../src/sandbox/kernel-image.ts";
+import type { Db } from "../../src/store/db.ts";
+import { openStateDb } from "../../src/store/store.ts";
+import { change, serviceUnderHogs } from "../helpers/decide-fixtures.ts";
+import { FixtureKernel } from "../helpers/fixture-kernel.ts";
+import { writeCgroup, writeSystem } from "../helpers/proc-tree.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+// Decide -> Verify -> Deploy as schedctld wires them: the real decider, the real clang and
+// static rules, the real controller and SQLite store, on a fixture host whose sched_ext sysfs
+// is written by a fixture kernel (this machine's kernel has no sched_ext; the VM test runs the
+// same daemon on the real one). The test drives the autopilot as the loop does: one profile per
+// tick, posted job results applied at the start of the next.
+
+interface Rig {
+  stages: Stages;
+  kernel: FixtureKernel;
+  clock: ManualClock;
+  journal: JournalEvent[];
+  events: ManagerEvent[];
+  db: Db;
+  host: ReturnType<typeof createHost>;
+  config: Config;
+  tick(profile: Profile): Promise<void>;
+  until(what: string, done: () => boolean, profile?: Profile): Promise<void>;
+  context: TickContext;
+}
+
+const rigs: Rig[] = [];
+afterEach(async () => {
+  for (const rig of rigs.splice(0)) {
+    await rig.stages.autopilot.onStop();
+    rig.db.close();
+  }
+});
+
+async function rig(options: { mode?: "auto" | "manual" } = {}): Promise<Rig> {
+  const dir = tempDir();
+  const root = join(dir, "host");
+  writeSystem(root, { busy: [500, 400], idle: [1500, 1600], ctxt: 9000, forks: 300, running: 2, blocked: 0 });
+  writeCgroup(root, "/", { usage: 1_000_000 });
+  writeCgroup(root, "/system.slice/api.service", { usage: 100_000, threads: 3 });
+  writeCgroup(root, "/batch.slice/hogs.service", { usage: 800_000, threads: 4 });
+  const host = createHost(root);
+  const kernel = new FixtureKernel(root, host);
+  // The compiler's vmlinux.h: the sched_ext kernel's (a real host derives it from its own BTF).
+  const cacheDir = join(dir, "cache");
+  mkdirSync(join(cacheDir, "include", "host"), { recursive: true });
+  const sandboxKernel = await ensureSandboxKernel({ cacheDir: defaultCacheDir() });
+  symlinkSync(sandboxKernel.vmlinuxH, join(cacheDir, "include", "host", "vmlinux.h"));
+  const config = Config.parse({
+    daemon: { mode: options.mode ?? "auto" },
+    verify: { cache_dir: cacheDir, dynamic: "probation-only" },
+    deploy: { probation_seconds: 5, watchdog_ms: 20 },
+  });
+  const db = openStateDb(join(dir, "state.db"));
+  const clock = new ManualClock(Date.UTC(2026, 10, 25, 12));
+  const journal: JournalEvent[] = [];
+  const events: ManagerEvent[] = [];
+  const stages = wireStages({
+    config,
+    db,
+    host,
+    clock,
+    log: createMemoryLogger(),
+    journal: { record: (e) => void journal.push(e), close: () => undefined },
+    stateDir: dir,
+    mode: options.mode ?? "auto",
+    emit: (e) => void events.push(e),
+    kernel,
+  });
+  const posted: (() => void | Promise<void>)[] = [];
+  const context: TickContext = {
+    state: {} as LoopState,
+    post: (_source, apply) => void posted.push(apply),
+    signal: new AbortController().signal,
+  };
+  const tick = async (profile: Profile) => {
+    clock.advance(1000);
+    for (const apply of posted.splice(0)) await apply();
+    stages.autopilot.onProfile({ ...profile, at: clock.now() });
+  };
+  const until = async (what: string, done: () => boolean, profile = serviceUnderHogs()) => {
+    const deadline = Date.now() + 90_000; // clang compiles real policies meanwhile
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await tick(profile);
+      await delay(25);
+    }
+  };
+  const r = { stages, kernel, clock, journal, events, db, host, config, tick, until, context };
+  rigs.push(r);
+  return r;
+}
+
+describe("the autopilot: decide -> verify -> deploy", () => {
+  it("decides on a phase change, verifies, deploys, passes probation and can explain all of it from the store", async () => {
+    const r = await rig();
+    await r.stages.autopilot.start();
+    const latency = serviceUnderHogs();
+    for (let i = 0; i < 10; i++) await r.tick(latency);
+    r.stages.autopilot.onPhaseChange(change(latency, 12), r.context);
+    await r.until("probation passed", () => r.stages.controller.state.phase === "active");
+
+    const ops = r.kernel.status().ops;
+    expect(ops).toMatch(/^schedctl_/);
+    const [stored] = r.stages.decisions.recentDecisions(1);
+    expect(stored!.decision).toMatchObject({
+      chooser: "planner",
+      signature: "sig-latency",
+      class: "latency",
+    });
+    const current = r.stages.controller.state.current!;
+    expect(stored!.decision.policy).toMatchObject({ kind: "policy", name: current.ref.name });
+    const verdict = r.stages.verdicts.getVerdict(current.ref.hash);
+    expect(verdict).toMatchObject({ passed: true, stage: "kernel", opsName: ops });
+    expect(verdict!.log).toMatch(/probation-only/);
+    const [deployment] = r.stages.deployments.deployments(1);
+    expect(deployment).toMatchObject({ hash: current.ref.hash, outcome: "passed", signature: "sig-latency" });
+    expect(deployment!.probation.length).toBeGreaterThanOrEqual(3);
+    expect(r.stages.decisions.outcomeOfDecision(stored!.id)).toMatchObject({
+      passed: true,
+      rolledBack: false,
+    });
+
+    // Journalled in order, and the bus heard of the change only once the kernel had it.
+    expect(r.journal.map((e) => e.type)).toEqual(["decision", "verification", "deploy", "deploy"]);
+    expect(r.journal[2]).toMatchObject({ type: "deploy", state: "probation", policy: current.ref.name });
+    expect(r.events).toContainEqual(
+      expect.objectContaining({ type: "policy-changed", policy: current.ref.name }),
+    );
+
+    const manager = managerOver(r);
+    expect(manager.status().activePolicy).toMatchObject({ name: current.ref.name, state: "active" });
+    expect(manager.status().lastDecisions[0]).toMatchObject({
+      chooser: "planner",
+      outcome: expect.stringMatching(/^passed probation/),
+    });
+    const why = manager.explain();
+    expect(why.policy?.hash).toBe(current.ref.hash);
+    expect(why.verdict).toMatchObject({ passed: true, stage: "kernel" });
+    expect(why.lines.join("\n")).toMatch(
+      /chosen by planner[\s\S]*candidate default[\s\S]*verdict: passed[\s\S]*probation: passed/,
+    );
+    const kinds = new Set(manager.history(50).map((h) => h.kind));
+    for (const kind of ["decision", "verification", "deploy"] as const) expect(kinds).toContain(kind);
+
+    // The kernel ejects it: noticed, rolled back to the default, signalled after the kernel confirms.
+    r.kernel.eject("runnable task stall");
+    await r.until("rolled back", () => r.events.some((e) => e.type === "rolled-back"));
+    expect(r.kernel.status().state).toBe("disabled");
+    expect(r.stages.deployments.deployments(1)[0]).toMatchObject({ outcome: "ejected" });
+    expect(r.journal.some((e) => e.type === "rollback" && e.policy === current.ref.name)).toBe(true);
+  }, 120_000);
+
+  it("never attaches a candidate the verifier refuses, and the planner is told", async () => {
+    const r = await rig();
+    r.kernel.refuseAll = "R1 invalid mem access 'scalar'";
+    await r.stages.autopilot.start();
+    const latency = serviceUnderHogs();
+    for (let i = 0; i < 3; i++) await r.tick(latency);
+    r.stages.autopilot.onPhaseChange(change(latency, 12), r.context);
+    await r.until("the verdict", () => r.journal.some((e) => e.type === "verification"));
+    await r.tick(latency);
+    const [stored] = r.stages.decisions.recentDecisions(1);
+    expect(r.journal.find((e) => e.type === "verification")).toMatchObject({
+      passed: false,
+      stage: "kernel",
+    });
+    expect(r.kernel.attached).toEqual([]);
+    expect(r.kernel.status().state).toBe("disabled");
+    expect(r.stages.decisions.outcomeOfDecision(stored!.id)).toMatchObject({
+      passed: false,
+      quarantined: true,
+    });
+    expect(r.stages.autopilot.activity).toMatch(/refused at the kernel stage/);
+  }, 120_000);
+
+  it("gives the operator switch and rollback in manual mode, answering with the kernel's state", async () => {
+    const r = await rig({ mode: "manual" });
+    const manager = managerOver(r);
+    await manager.setMode("manual");
+    for (let i = 0; i < 3; i++) await r.tick(serviceUnderHogs());
+    const switched = await manager.switchPolicy("fifo", {});
+    expect(switched).toMatchObject({ policy: "fifo", state: "probation" });
+    expect(r.kernel.status()).toMatchObject({ state: "enabled", ops: "schedctl_fifo" });
+    expect(manager.status().activePolicy).toMatchObject({ name: "fifo" });
+    expect(r.stages.decisions.recentDecisions(1)[0]!.decision.chooser).toBe("operator");
+    const back = await manager.rollback();
+    expect(back).toMatchObject({ from: "fifo", to: null });
+    expect(r.kernel.status().state).toBe("disabled");
+    await expect(manager.switchPolicy("nope", {})).rejects.toMatchObject({ kind: "not-found" });
+    await manager.setMode("observe");
+    await expect(manager.switchPolicy("fifo", {})).rejects.toMatchObject({ kind: "refused" });
+  }, 120_000);
+});
+
+function managerOver(r: Rig): DaemonManager {
+  const log = createMemoryLogger();
+  return new DaemonManager({
+    host: r.host,
+    clock: r.clock,
+    log,
+    journal: { record: () => undefined, close: () => undefined },
+    notifier: createNotifier({ logger: log }),
+    store: undefined,
+    state: () => ({
+      ticks: 1,
+      skippedTicks: 0,
+      lastSampleAt: r.clock.now(),
+      profile: serviceUnderHogs(),
+      phase: { signature: "sig-latency", class: "latency", since: r.clock.now() },
+      phaseChanges: 1,
+      lacks: [],
+    }),
+    config: r.config,
+    loadConfig: () => r.config,
+    version: "test",
+    stages: r.stages,
+  });
+}
