@@ -22,6 +22,7 @@ const totals: Scoring = {
   steadySamples: 0,
 };
 let steadySeconds = 0;
+const recurrences = { same: 0, total: 0 };
 const names = readdirSync(corpus)
   .filter((n) => n.endsWith(".jsonl") || n.endsWith(".jsonl.gz"))
   .sort();
@@ -33,8 +34,10 @@ for (const name of names) {
   for (const p of problems) console.log(`  ${name}:${p.line}: ${p.message}`);
   const pipeline = new ObservePipeline(options);
   const detections: number[] = [];
+  const signatures: (string | undefined)[] = [];
   samples.forEach((sample, i) => {
     const step = pipeline.push(sample);
+    signatures.push(step?.profile.signature);
     if (step?.change?.from) {
       detections.push(i);
       if (verbose) {
@@ -58,6 +61,31 @@ for (const name of names) {
   totals.steadyFalsePositives += score.steadyFalsePositives;
   totals.delays.push(...score.delays);
   totals.steadySamples += score.steadySamples;
+  countRecurrences(labels, at, signatures);
+}
+
+/**
+ * A phase label that occurs more than once in a trace (the same build run twice) should get the
+ * same signature each time: the most common signature over the second half of each occurrence.
+ */
+function countRecurrences(labels: TraceLabels, at: number[], signatures: (string | undefined)[]): void {
+  const byLabel = new Map<string, string[]>();
+  labels.phases.forEach((phase, k) => {
+    const end = labels.phases[k + 1]?.start ?? Number.POSITIVE_INFINITY;
+    const inside = at.flatMap((t, i) => (t >= phase.start && t < end ? [i] : []));
+    const settled = inside.slice(inside.length >> 1).map((i) => signatures[i]);
+    const counts = new Map<string, number>();
+    for (const sig of settled) if (sig) counts.set(sig, (counts.get(sig) ?? 0) + 1);
+    const top = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+    if (top) byLabel.set(phase.label, [...(byLabel.get(phase.label) ?? []), top]);
+  });
+  if (verbose) for (const [label, sigs] of byLabel) console.log(`  ${label}: ${sigs.join(" ")}`);
+  for (const sigs of byLabel.values()) {
+    for (let k = 1; k < sigs.length; k++) {
+      recurrences.total++;
+      if (sigs[k] === sigs[0]) recurrences.same++;
+    }
+  }
 }
 
 const precision = totals.truePositives / Math.max(1, totals.truePositives + totals.falsePositives);
@@ -68,6 +96,9 @@ const medianDelay = sorted.length ? sorted[(sorted.length - 1) >> 1]! : Number.N
 const perHour = totals.steadyFalsePositives / Math.max(1e-9, steadySeconds / 3600);
 console.log(
   `\n${names.length} traces, ${totals.truePositives + totals.falseNegatives} boundaries, ${(steadySeconds / 3600).toFixed(2)} steady hours`,
+);
+console.log(
+  `recurring phases given their first occurrence's signature: ${recurrences.same} of ${recurrences.total}`,
 );
 console.log(
   `precision=${precision.toFixed(3)} recall=${recall.toFixed(3)} delays(samples)=${sorted.join(",")}`,

@@ -162,6 +162,19 @@ export class DaemonLoop {
           : `first phase: ${change.to.signature}`,
       );
     }
+    if (!change && this.state.phase && this.state.phase.signature !== profile.signature) {
+      // A young phase's signature settles as its mean does; the phase itself goes on.
+      log.debug(
+        {
+          event: "phase-signature",
+          from: this.state.phase.signature,
+          to: profile.signature,
+          class: profile.class,
+        },
+        `phase signature settled: ${this.state.phase.signature} -> ${profile.signature}`,
+      );
+      this.state.phase = { ...this.state.phase, signature: profile.signature, class: profile.class };
+    }
     const every = this.#options.profileLogEvery ?? 10;
     const fields = {
       event: "profile",

@@ -14,6 +14,8 @@ export interface PipelineStep {
   change?: PhaseChange;
 }
 
+/** Windows after which a phase's signature is held by hysteresis rather than recomputed. */
+const SETTLE_WINDOWS = 20;
 /** Windows kept to rebuild a new phase's cgroup shares from the windows that began it. */
 const RECENT = 64;
 
@@ -54,7 +56,14 @@ export class ObservePipeline {
     }
     if (!detection) {
       this.#addShares(window);
-      this.#phase = phaseSignature(this.#detector.phaseMean, this.#meanShares(), this.#phase);
+      // While the phase is young its mean is still moving: quantise it afresh each window (a
+      // level chosen from the first noisy windows must not be locked in by the hysteresis).
+      const young = this.#phaseWindows < SETTLE_WINDOWS;
+      this.#phase = phaseSignature(
+        this.#detector.phaseMean,
+        this.#meanShares(),
+        young ? undefined : this.#phase,
+      );
       return { profile: this.#profile(window) };
     }
     const from: Profile = {

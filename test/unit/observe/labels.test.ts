@@ -1,0 +1,36 @@
+import { describe, expect, it } from "vitest";
+import { scoreDetections, TraceLabels } from "../../../src/observe/labels.ts";
+
+const at = Array.from({ length: 100 }, (_, i) => 1000 * (i + 1));
+const labels = TraceLabels.parse({
+  source: "synthetic",
+  phases: [
+    { start: 0, label: "idle" },
+    { start: 30_500, label: "build" },
+    { start: 60_500, label: "idle" },
+  ],
+  ignore: [{ start: 80_000, end: 85_000, reason: "other work" }],
+});
+
+describe("scoreDetections", () => {
+  it("matches each boundary to the earliest detection in its window and counts the rest as false", () => {
+    // Boundary windows start at samples 30 and 60; 31 matches (delay 1), 62 matches (delay 2),
+    // 33 is a second alarm for the same boundary, 45 an alarm in a steady stretch, 82 is ignored.
+    const score = scoreDetections(at, labels, [31, 33, 45, 62, 82]);
+    expect(score).toEqual({
+      truePositives: 2,
+      falseNegatives: 0,
+      falsePositives: 2,
+      steadyFalsePositives: 1,
+      delays: [1, 2],
+      steadySamples: 100 - 14 - 6,
+    });
+  });
+
+  it("counts a boundary with no detection close enough as missed", () => {
+    const score = scoreDetections(at, labels, [20, 40]);
+    expect(score.truePositives).toBe(0);
+    expect(score.falseNegatives).toBe(2);
+    expect(score.steadyFalsePositives).toBe(2);
+  });
+});
