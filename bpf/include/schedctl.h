@@ -25,6 +25,9 @@
 #define __type(name, val) typeof(val) *name
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+#ifndef NULL
+#define NULL ((void *)0)
+#endif
 #define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
 #define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
 
@@ -38,10 +41,10 @@ static long (*bpf_map_update_elem)(void *map, const void *key, const void *value
 static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_delete_elem;
 static u64 (*bpf_ktime_get_ns)(void) = (void *)BPF_FUNC_ktime_get_ns;
 static u32 (*bpf_get_smp_processor_id)(void) = (void *)BPF_FUNC_get_smp_processor_id;
+/* Calls callback(i, ctx) for i in [0, nr_loops) until it returns 1; verified once, not unrolled. */
+static long (*bpf_loop)(u32 nr_loops, void *callback_fn, void *callback_ctx, u64 flags) = (void *)BPF_FUNC_loop;
 static void *(*bpf_task_storage_get)(void *map, struct task_struct *task, void *value, u64 flags) =
 	(void *)BPF_FUNC_task_storage_get;
-static void *(*bpf_cgrp_storage_get)(void *map, struct cgroup *cgroup, void *value, u64 flags) =
-	(void *)BPF_FUNC_cgrp_storage_get;
 
 /* ---- sched_ext kfuncs (weak: a kernel without one leaves it NULL) ---- */
 s32 scx_bpf_create_dsq(u64 dsq_id, s32 node) __ksym __weak;

@@ -4,7 +4,8 @@
  * the tick.
  *
  * Every task keeps a moving average of how long it runs each time it gets a CPU. A task whose
- * average is below `interactive_us` is interactive: it queues ahead of the others, and when it
+ * average is below `interactive_us`, and that gives the CPU up by sleeping rather than being
+ * preempted, is interactive: it queues ahead of the others, and when it
  * wakes with no idle CPU around it preempts the CPU whose (non-interactive) task has run longest,
  * provided that task has had at least `preempt_min_us` (so bursts of wake-ups cannot starve the
  * CPU hogs with a storm of preemptions). The CPU of a synchronous waker is never the victim: the
@@ -18,7 +19,7 @@ char _license[] SEC("license") = "GPL";
 
 #define INTERACTIVE_DSQ 0
 #define BATCH_DSQ 1
-#define MAX_CPUS 64
+#define MAX_CPUS 256 /* CPUs beyond this are never chosen as preemption victims */
 
 const volatile u64 slice_ns = TUNABLE(slice_us) * 1000ULL;
 const volatile u64 interactive_ns = TUNABLE(interactive_us) * 1000ULL;
@@ -26,8 +27,9 @@ const volatile u64 preempt_min_ns = TUNABLE(preempt_min_us) * 1000ULL;
 
 struct task_ctx {
 	u64 avg_run_ns;  /* moving average of the time run per stint */
+	u32 busy_stops;  /* stints in a row that ended with the task still runnable (preempted) */
 	u64 started_ns;  /* when the current stint began */
-	s32 sync_waker;  /* CPU of a synchronous waker, -1 if none */
+	bool preempt;    /* select_cpu picked a CPU to preempt for this wake-up */
 };
 
 struct {
@@ -43,81 +45,109 @@ struct cpu_ctx {
 	bool preemptible;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MAX_CPUS);
-	__type(key, u32);
-	__type(value, struct cpu_ctx);
-} cpu_ctxs SEC(".maps");
+static struct cpu_ctx cpu_ctxs[MAX_CPUS];
+
+static struct cpu_ctx *cpu_ctx(u32 cpu)
+{
+	/* The mask (MAX_CPUS is a power of two) is what lets the verifier see the bound. */
+	return cpu < MAX_CPUS ? &cpu_ctxs[cpu & (MAX_CPUS - 1)] : NULL;
+}
 
 static struct task_ctx *task_ctx(struct task_struct *p)
 {
 	return bpf_task_storage_get(&task_ctxs, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
+/*
+ * Interactive: runs briefly and then sleeps. A CPU hog never sleeps: every one of its stints ends
+ * with it still runnable, so two such stints in a row make it non-interactive whatever its
+ * stint length (a hog preempted every millisecond still looks brief).
+ */
 static bool is_interactive(struct task_ctx *tctx)
 {
-	return tctx->avg_run_ns < interactive_ns;
+	return tctx->avg_run_ns < interactive_ns && tctx->busy_stops < 2;
+}
+
+struct victim_search {
+	u64 now;
+	u64 longest; /* the longest run seen so far (starts at preempt_min_ns) */
+	s32 spare_cpu;
+	s32 victim;
+};
+
+static long consider_cpu(u32 cpu, struct victim_search *search)
+{
+	struct cpu_ctx *cctx = cpu_ctx(cpu);
+	u64 started;
+
+	if (!cctx)
+		return 1;
+	started = cctx->started_ns;
+	if (cctx->preemptible && started && (s32)cpu != search->spare_cpu && search->now - started >= search->longest) {
+		search->longest = search->now - started;
+		search->victim = cpu;
+	}
+	return 0;
 }
 
 /* The CPU whose preemptible task has run longest (at least preempt_min_ns), or -1. */
 static s32 pick_victim(struct task_struct *p, s32 spare_cpu)
 {
-	u64 now = sc_now(), longest = preempt_min_ns;
-	u32 nr_cpus = scx_bpf_nr_cpu_ids();
-	s32 victim = -1;
-	u32 cpu;
+	struct victim_search search = {
+		.now = sc_now(),
+		.longest = preempt_min_ns,
+		.spare_cpu = spare_cpu,
+		.victim = -1,
+	};
 
-	for (cpu = 0; cpu < MAX_CPUS && cpu < nr_cpus; cpu++) {
-		struct cpu_ctx *cctx;
-		u64 ran;
-
-		if ((s32)cpu == spare_cpu || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
-			continue;
-		cctx = bpf_map_lookup_elem(&cpu_ctxs, &cpu);
-		if (!cctx || !cctx->preemptible || !cctx->started_ns)
-			continue;
-		ran = now - cctx->started_ns;
-		if (ran >= longest) {
-			longest = ran;
-			victim = cpu;
-		}
-	}
-	return victim;
+	/* bpf_loop: the verifier checks the callback once instead of every unrolled iteration. */
+	bpf_loop(sc_min(scx_bpf_nr_cpu_ids(), MAX_CPUS), consider_cpu, &search, 0);
+	if (search.victim >= 0 && !bpf_cpumask_test_cpu(search.victim, p->cpus_ptr))
+		return -1;
+	return search.victim;
 }
 
 s32 SCX_OP(latency_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
 	struct task_ctx *tctx = task_ctx(p);
 	bool is_idle = false;
-	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle), victim;
 
-	if (tctx)
-		tctx->sync_waker = (wake_flags & SCX_WAKE_SYNC) ? (s32)bpf_get_smp_processor_id() : -1;
-	if (is_idle)
+	if (is_idle) {
 		sc_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
-	return cpu;
+		return cpu;
+	}
+	if (!tctx || !is_interactive(tctx))
+		return cpu;
+	/* A synchronous waker is about to sleep: its CPU is no victim. */
+	victim = pick_victim(p, (wake_flags & SCX_WAKE_SYNC) ? (s32)bpf_get_smp_processor_id() : -1);
+	tctx->preempt = victim >= 0;
+	return victim >= 0 ? victim : cpu;
 }
 
 void SCX_OP(latency_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = task_ctx(p);
-	s32 victim, idle;
+	s32 idle, victim;
 
 	if (!tctx || !is_interactive(tctx)) {
 		sc_insert(p, BATCH_DSQ, slice_ns, enq_flags);
 		return;
 	}
-
-	if (enq_flags & SCX_ENQ_WAKEUP) {
-		victim = pick_victim(p, tctx->sync_waker);
-		if (victim >= 0) {
-			/* Head of the victim's local queue; its current task's slice is cut to 0. */
-			sc_insert(p, SCX_DSQ_LOCAL_ON | victim, slice_ns, enq_flags | SCX_ENQ_PREEMPT);
-			return;
-		}
+	if (tctx->preempt) {
+		/* Enqueued on the victim's runqueue: head of its local queue, its current task's slice cut. */
+		tctx->preempt = false;
+		sc_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags | SCX_ENQ_PREEMPT);
+		scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);
+		return;
 	}
-
+	/* Not placed by select_cpu (a re-enqueue, or a task bound to one CPU): look again. */
+	victim = pick_victim(p, -1);
+	if (victim >= 0) {
+		sc_insert(p, SCX_DSQ_LOCAL_ON | victim, slice_ns, enq_flags | SCX_ENQ_PREEMPT);
+		scx_bpf_kick_cpu(victim, SCX_KICK_PREEMPT);
+		return;
+	}
 	sc_insert(p, INTERACTIVE_DSQ, slice_ns, enq_flags);
 	/* A CPU may have gone idle since select_cpu looked. */
 	idle = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
@@ -135,7 +165,7 @@ void SCX_OP(latency_running, struct task_struct *p)
 {
 	struct task_ctx *tctx = task_ctx(p);
 	u32 cpu = bpf_get_smp_processor_id();
-	struct cpu_ctx *cctx = bpf_map_lookup_elem(&cpu_ctxs, &cpu);
+	struct cpu_ctx *cctx = cpu_ctx(cpu);
 	u64 now = sc_now();
 
 	if (tctx)
@@ -150,7 +180,7 @@ void SCX_OP(latency_stopping, struct task_struct *p, bool runnable)
 {
 	struct task_ctx *tctx = task_ctx(p);
 	u32 cpu = bpf_get_smp_processor_id();
-	struct cpu_ctx *cctx = bpf_map_lookup_elem(&cpu_ctxs, &cpu);
+	struct cpu_ctx *cctx = cpu_ctx(cpu);
 
 	if (cctx)
 		cctx->started_ns = 0;
@@ -159,6 +189,7 @@ void SCX_OP(latency_stopping, struct task_struct *p, bool runnable)
 
 		/* 3/4 history, 1/4 this stint: a hog that starts napping turns interactive quickly. */
 		tctx->avg_run_ns = (tctx->avg_run_ns * 3 + ran) / 4;
+		tctx->busy_stops = runnable ? sc_min(tctx->busy_stops + 1, 8) : 0;
 	}
 }
 

@@ -14,17 +14,22 @@ char _license[] SEC("license") = "GPL";
 
 #define SHARED_DSQ 0
 #define DEFAULT_WEIGHT 100
+#define MAX_CGROUPS 4096
 
 const volatile u64 slice_ns = TUNABLE(slice_us) * 1000ULL;
 
 /* The virtual time of the most recently started task: the queue's "now". */
 static u64 vtime_now;
 
-/* cpu.weight of each cgroup, as the kernel reports it to cgroup_init / cgroup_set_weight. */
+/*
+ * cpu.weight of each cgroup by cgroup id, as the kernel reports it to cgroup_init and
+ * cgroup_set_weight. (A hash map, not cgroup storage: with libbpf 1.5, an object that looks up
+ * cgroup storage on scx_bpf_task_cgroup()'s result fails to resolve that kfunc.)
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_CGROUPS);
+	__type(key, u64);
 	__type(value, u32);
 } cgroup_weight SEC(".maps");
 
@@ -32,11 +37,13 @@ static u32 task_cgroup_weight(struct task_struct *p)
 {
 	struct cgroup *cgrp = scx_bpf_task_cgroup(p);
 	u32 weight = DEFAULT_WEIGHT;
+	u64 id;
 	u32 *w;
 
 	if (!cgrp)
 		return weight;
-	w = bpf_cgrp_storage_get(&cgroup_weight, cgrp, 0, 0);
+	id = cgrp->kn->id;
+	w = bpf_map_lookup_elem(&cgroup_weight, &id);
 	if (w && *w)
 		weight = *w;
 	bpf_cgroup_release(cgrp);
@@ -90,19 +97,26 @@ void SCX_OP(vtime_enable, struct task_struct *p)
 
 s32 SCX_OP_SLEEPABLE(vtime_cgroup_init, struct cgroup *cgrp, struct scx_cgroup_init_args *args)
 {
-	u32 *w = bpf_cgrp_storage_get(&cgroup_weight, cgrp, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	u64 id = cgrp->kn->id;
+	u32 weight = args->weight;
 
-	if (w)
-		*w = args->weight;
+	/* Full map: the cgroup keeps the default weight rather than failing its creation. */
+	bpf_map_update_elem(&cgroup_weight, &id, &weight, BPF_ANY);
 	return 0;
+}
+
+void SCX_OP(vtime_cgroup_exit, struct cgroup *cgrp)
+{
+	u64 id = cgrp->kn->id;
+
+	bpf_map_delete_elem(&cgroup_weight, &id);
 }
 
 void SCX_OP(vtime_cgroup_set_weight, struct cgroup *cgrp, u32 weight)
 {
-	u32 *w = bpf_cgrp_storage_get(&cgroup_weight, cgrp, 0, 0);
+	u64 id = cgrp->kn->id;
 
-	if (w)
-		*w = weight;
+	bpf_map_update_elem(&cgroup_weight, &id, &weight, BPF_ANY);
 }
 
 s32 SCX_OP_SLEEPABLE(vtime_init)
@@ -118,6 +132,7 @@ SCX_OPS_DEFINE(vtime_ops,
 	       .stopping = (void *)vtime_stopping,
 	       .enable = (void *)vtime_enable,
 	       .cgroup_init = (void *)vtime_cgroup_init,
+	       .cgroup_exit = (void *)vtime_cgroup_exit,
 	       .cgroup_set_weight = (void *)vtime_cgroup_set_weight,
 	       .init = (void *)vtime_init,
 	       .timeout_ms = 5000,

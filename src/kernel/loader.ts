@@ -182,10 +182,16 @@ class SysfsKernel implements Kernel {
     this.#host.mkdirp(pinDir);
     let finished: ToolRun | undefined;
     let failed: Error | undefined;
+    const abort = new AbortController();
     // Not awaited: bpftool may block (a stalling scheduler) until the kernel ejects it.
-    runTool(bpftool, ["struct_ops", "register", loadable.objectPath, this.#host.resolve(pinDir)], {
-      timeoutMs: timeoutMs + 30_000,
-    }).then(
+    const registering = runTool(
+      bpftool,
+      ["struct_ops", "register", loadable.objectPath, this.#host.resolve(pinDir)],
+      {
+        timeoutMs: timeoutMs + 30_000,
+        signal: abort.signal,
+      },
+    ).then(
       (run) => {
         finished = run;
       },
@@ -193,15 +199,22 @@ class SysfsKernel implements Kernel {
         failed = error;
       },
     );
+    // Done when it is enabled and bpftool has pinned the link and exited (the kernel reports
+    // enabled before the pin exists), when bpftool failed, or when it was enabled and is gone
+    // again (ejected before this process could look: a stalling policy starves us too).
     const enabled = await this.#waitFor(
       (s) =>
-        (s.state === "enabled" && s.enableSeq !== seq && s.ops === loadable.opsName) ||
+        (s.state === "enabled" &&
+          s.enableSeq !== seq &&
+          s.ops === loadable.opsName &&
+          finished?.code === 0) ||
+        (s.state === "disabled" && s.enableSeq !== seq) ||
         !!failed ||
         (!!finished && finished.code !== 0),
       timeoutMs,
     );
     const now = this.status();
-    if (enabled && now.state === "enabled" && now.ops === loadable.opsName) {
+    if (enabled && now.state === "enabled" && now.ops === loadable.opsName && finished?.code === 0) {
       const attachment = {
         hash: loadable.hash,
         opsName: loadable.opsName,
@@ -212,9 +225,17 @@ class SysfsKernel implements Kernel {
       this.#logger?.info({ ops: now.ops, enableSeq: now.enableSeq, pin: pinDir }, "policy attached");
       return attachment;
     }
+    // A bpftool still running holds the only reference to a link it has not pinned yet: killing
+    // it releases the link, and the pin directory goes after it.
+    abort.abort();
+    await registering;
     this.#host.remove(pinDir);
     await this.#waitFor((s) => s.state === "disabled", 5000);
-    const output = failed ? failed.message : finished ? tail(`${finished.stdout}\n${finished.stderr}`) : "";
+    const output = failed
+      ? failed.message
+      : finished
+        ? verifierExcerpt(`${finished.stdout}\n${finished.stderr}`)
+        : "";
     throw new AttachError(
       `cannot attach ${loadable.opsName}: ${describe(now, finished)}`,
       this.#reason(loadable.opsName),

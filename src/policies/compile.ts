@@ -128,7 +128,9 @@ export class PolicyCompiler {
     const objectPath = join(objectsDir, `${ref.hash}.bpf.o`);
     if (existsSync(objectPath)) return { ref, objectPath, opsName, source: policy.source, cached: true };
 
-    const clang = this.#options.clang ?? requireTool("clang", "to compile BPF policies", "clang llvm", this.#options.pathEnv);
+    const clang =
+      this.#options.clang ??
+      requireTool("clang", "to compile BPF policies", "clang llvm", this.#options.pathEnv);
     mkdirSync(objectsDir, { recursive: true });
     const work = mkdtempSync(join(objectsDir, ".build-"));
     try {
@@ -193,7 +195,7 @@ function defineValue(value: TunableValue): string {
 export function excerptDiagnostics(stderr: string, maxLines = 40): string {
   const lines = stderr.trimEnd().split("\n");
   const firstError = lines.findIndex((l) => /\b(error|fatal error):/.test(l));
-  const from = firstError >= 0 ? firstError : 0;
+  const from = Math.max(firstError, 0);
   const picked = lines.slice(from, from + maxLines);
   if (lines.length > from + maxLines) picked.push(`[... ${lines.length - from - maxLines} more lines]`);
   return picked.join("\n");

@@ -23,7 +23,10 @@ const SBIN_DIRS = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
  * plus the sbin directories).
  */
 export function findExecutable(name: string, pathEnv?: string): string | undefined {
-  const dirs = pathEnv === undefined ? [...(process.env.PATH ?? "").split(delimiter), ...SBIN_DIRS] : pathEnv.split(delimiter);
+  const dirs =
+    pathEnv === undefined
+      ? [...(process.env.PATH ?? "").split(delimiter), ...SBIN_DIRS]
+      : pathEnv.split(delimiter);
   const candidates = name.includes("/") ? [name] : dirs.filter(Boolean).map((dir) => join(dir, name));
   for (const candidate of candidates) {
     try {
@@ -54,7 +57,7 @@ export interface ToolRun {
 export function runTool(
   file: string,
   args: string[],
-  options: { timeoutMs: number; cwd?: string },
+  options: { timeoutMs: number; cwd?: string; signal?: AbortSignal },
 ): Promise<ToolRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
@@ -65,6 +68,7 @@ export function runTool(
       timedOut = true;
       child.kill("SIGKILL");
     }, options.timeoutMs);
+    options.signal?.addEventListener("abort", () => child.kill("SIGKILL"), { once: true });
     child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
     child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
     child.on("error", (error) => {

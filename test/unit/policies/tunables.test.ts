@@ -9,8 +9,8 @@ describe("resolveTunables", () => {
 
   it("fills in defaults and keeps given values", () => {
     expect(resolveTunables(latency, { slice_us: 2000 })).toEqual({
-      interactive_us: 500,
-      preempt_min_us: 500,
+      interactive_us: 1000,
+      preempt_min_us: 100,
       slice_us: 2000,
     });
   });
