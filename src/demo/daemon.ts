@@ -1,0 +1,74 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { RunMode } from "./day.ts";
+
+// The one place that says how schedctld runs inside the VM for each kind of run: its command
+// line, its configuration, and whether its auto mode (decide -> verify -> deploy) is wired in.
+// Everything else in src/demo treats the daemon as a black box that logs JSON lines.
+
+/** Where the guest finds the project's code, types already stripped (see guest.ts). */
+export const GUEST_JS_ROOT = "/opt/schedctl/jsdist";
+export const GUEST_CONFIG = "/etc/schedctl-day/schedctl.toml";
+
+export interface DaemonSettings {
+  /** Seconds a new policy stays on probation: short, as the day's phases are short. */
+  probationSeconds: number;
+  sampleIntervalMs: number;
+}
+
+export const DEFAULT_DAEMON_SETTINGS: DaemonSettings = { probationSeconds: 6, sampleIntervalMs: 1000 };
+
+/** The daemon's configuration for the day (the same file for every run; the mode is a flag). */
+export function daemonConfigToml(settings: DaemonSettings): string {
+  return `# written by src/demo/daemon.ts for the day in the sched_ext VM
+[daemon]
+mode = "auto"
+sample_interval_ms = ${settings.sampleIntervalMs}
+keep_policy_on_stop = false
+log_level = "info"
+
+[llm]
+provider = "none"
+
+[deploy]
+probation_seconds = ${settings.probationSeconds}
+
+[verify]
+cache_dir = "/var/cache/schedctl"
+`;
+}
+
+/** schedctld's arguments in the guest for a run (the baseline only observes). */
+export function daemonArgs(mode: RunMode, stateDir: string): string[] {
+  return [
+    `${GUEST_JS_ROOT}/src/daemon/main.js`,
+    "--foreground",
+    ...(mode === "baseline" ? ["--observe-only"] : []),
+    "--bus",
+    "none",
+    "--config",
+    GUEST_CONFIG,
+    "--state-dir",
+    stateDir,
+  ];
+}
+
+export type AutoModeStatus = { ready: true } | { ready: false; reason: string };
+
+/**
+ * Whether the day's autopilot runs can really decide and deploy inside the VM. Two things must
+ * hold: schedctld wires decide -> verify -> deploy into its loop, and the guest can get
+ * verified policy objects (it has no clang and no nested qemu, so they must be built and
+ * verified outside and handed in with the guest's files). Until both hold, the autopilot runs
+ * still run the daemon in auto mode, and the harness reports that they could only observe.
+ */
+export function autoModeInVm(projectRoot: string): AutoModeStatus {
+  const main = readFileSync(join(projectRoot, "src", "daemon", "main.ts"), "utf8");
+  if (main.includes("is not wired in yet"))
+    return { ready: false, reason: "schedctld's auto mode is not wired into its loop yet (src/daemon)" };
+  return {
+    ready: false,
+    reason:
+      "the guest has no clang and no nested qemu, and no pre-built, pre-verified policies are handed to it yet (src/demo/daemon.ts)",
+  };
+}

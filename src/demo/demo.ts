@@ -1,0 +1,150 @@
+import { parseArgs } from "node:util";
+import { defaultCacheDir } from "../sandbox/kernel-image.ts";
+import { buildDay, buildSchedule, type DayOptions, type ScheduledRun } from "./day.ts";
+import type { DayEvent } from "./events.ts";
+import { LiveView } from "./live.ts";
+import { PreflightError } from "./preflight.ts";
+import { presentDay, subtitleOf } from "./present.ts";
+import { dayFailure, runDay } from "./run.ts";
+
+// `schedctl demo` / `npm run demo`: the day in the sched_ext VM, shown live, then the table and
+// the timeline picture. Shorter than the bench: one default run, day 1 and one learned day.
+
+export const DEMO_USAGE =
+  "schedctl demo [--phase-seconds N] [--repetitions N] [--seed N] [--out DIR] [--eject] [--cache-dir DIR]";
+
+export interface DemoIo {
+  out: NodeJS.WritableStream & { isTTY?: boolean };
+  err: NodeJS.WritableStream;
+}
+
+export async function demo(
+  argv: string[],
+  io: DemoIo = { out: process.stdout, err: process.stderr },
+): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        "phase-seconds": { type: "string", default: "20" },
+        repetitions: { type: "string", default: "1" },
+        seed: { type: "string", default: "1" },
+        out: { type: "string", default: "schedctl-demo" },
+        eject: { type: "boolean", default: false },
+        "cache-dir": { type: "string" },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    io.err.write(`schedctl demo: ${(error as Error).message}\nusage: ${DEMO_USAGE}\n`);
+    return 2;
+  }
+  const phaseSeconds = Number(values["phase-seconds"]);
+  const repetitions = Number(values.repetitions);
+  const seed = Number(values.seed);
+  if (
+    !(phaseSeconds >= 10 && phaseSeconds <= 600) ||
+    !Number.isInteger(repetitions) ||
+    repetitions < 1 ||
+    !Number.isInteger(seed)
+  ) {
+    io.err.write(
+      "schedctl demo: --phase-seconds must be 10..600, --repetitions a whole number >= 1, --seed a whole number\n",
+    );
+    return 2;
+  }
+  const day: DayOptions = { seed, phaseSeconds, idleSeconds: 12 };
+  const runs = buildSchedule(repetitions);
+  const result = await showDay({
+    io,
+    cacheDir: (values["cache-dir"] as string | undefined) ?? defaultCacheDir(),
+    day,
+    runs,
+    eject: values.eject ? ejectionFor(runs, day) : undefined,
+    outDir: values.out as string,
+  });
+  return result;
+}
+
+/** The ejection the demo injects: the learned day's mixed phase, a third of the way in. */
+function ejectionFor(runs: ScheduledRun[], day: DayOptions) {
+  const learned = runs.find((r) => r.mode === "learned") ?? runs.at(-1)!;
+  const mixed = buildDay(day).find((p) => p.kind === "mixed")!;
+  return { run: learned.index, phase: mixed.index, afterSeconds: Math.round(mixed.seconds / 3) };
+}
+
+export interface ShowDayOptions {
+  io: DemoIo;
+  cacheDir: string;
+  day: DayOptions;
+  runs: ScheduledRun[];
+  eject?: { run: number; phase: number; afterSeconds: number };
+  outDir: string | undefined;
+  /** Redraw the status block on a terminal (default); false prints only the log lines (the bench). */
+  live?: boolean;
+}
+
+/** Runs the day with the live view, then prints the table and the final line; returns the exit status. */
+export async function showDay(options: ShowDayOptions): Promise<number> {
+  const { io } = options;
+  const view = new LiveView(buildDay(options.day), options.runs);
+  const tty = options.live !== false && io.out.isTTY === true && !process.env.NO_COLOR;
+  let drawn = 0;
+  const draw = (lines: string[]) => {
+    if (!tty) {
+      for (const l of lines) io.out.write(`${l}\n`);
+      return;
+    }
+    // Erase the status block, print the new log lines, draw the block again under them.
+    if (drawn) io.out.write(`\x1b[${drawn}A\x1b[J`);
+    for (const l of lines) io.out.write(`${l}\n`);
+    const status = view.render();
+    io.out.write(`\x1b[1m${status.join("\n")}\x1b[0m\n`);
+    drawn = status.length;
+  };
+  const onEvent = (event: DayEvent) => {
+    const lines = view.push(event);
+    if (lines.length || (tty && event.kind === "round")) draw(lines);
+  };
+  const ticker = tty ? setInterval(() => draw([]), 1000) : undefined;
+  const started = Date.now();
+  io.out.write("booting the sched_ext VM (kernel under qemu TCG); the day's phases follow\n");
+  let outcome: Awaited<ReturnType<typeof runDay>>;
+  try {
+    outcome = await runDay({
+      cacheDir: options.cacheDir,
+      day: options.day,
+      runs: options.runs,
+      eject: options.eject,
+      onEvent,
+      onLine: process.env.SCHEDCTL_VM_ECHO ? (l) => io.err.write(`vm| ${l}\n`) : undefined,
+    });
+  } catch (error) {
+    if (ticker) clearInterval(ticker);
+    if (error instanceof PreflightError) {
+      io.err.write(`${error.message}\n`);
+      return 3;
+    }
+    throw error;
+  }
+  if (ticker) clearInterval(ticker);
+  if (drawn) io.out.write(`\x1b[${drawn}A\x1b[J`);
+  const failure = dayFailure(outcome);
+  if (failure) {
+    io.err.write(`the day did not complete: ${failure}\n`);
+    return 1;
+  }
+  const presented = presentDay(outcome, options.outDir, subtitleOf(outcome));
+  const minutes = ((Date.now() - started) / 60000).toFixed(1);
+  io.out.write(
+    `\n${presented.table}\n\n${outcome.autoMode.ready ? "" : `note: the autopilot runs could only observe: ${outcome.autoMode.reason}\n`}` +
+      `one boot, ${minutes} min, ${outcome.reruns} rerun(s) after emulator crashes\n`,
+  );
+  if (presented.svg)
+    io.out.write(`timeline picture: ${presented.svg}${presented.png ? ` and ${presented.png}` : ""}\n`);
+  io.out.write(`${presented.line}\n`);
+  return 0;
+}
+
+if (import.meta.main) process.exitCode = await demo(process.argv.slice(2));

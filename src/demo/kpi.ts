@@ -1,0 +1,208 @@
+import type { PhaseKind, RunMode } from "./day.ts";
+import type { DaemonLine, DayEvent, KernelChange, Round, StoreDump } from "./events.ts";
+
+// From the day's events to what each run measured: per phase its rounds, its KPIs (medians over
+// the rounds), the policies the kernel ran while it lasted and how long the autopilot took to put
+// one in place. Pure.
+
+export interface PhaseKpis {
+  /** The service's wake-up latency (latency and mixed phases), microseconds. */
+  p50Us?: number;
+  p99Us?: number;
+  p999Us?: number;
+  rps?: number;
+  /** The build's makespan (build and mixed phases). */
+  makespanMs?: number;
+  /** The batch's mean completion time. */
+  meanCompletionMs?: number;
+}
+
+/** The KPI each kind of phase is judged by (lower is better for all of them). */
+export const HEADLINE: Record<Exclude<PhaseKind, "idle">, keyof PhaseKpis> = {
+  latency: "p99Us",
+  build: "makespanMs",
+  batch: "meanCompletionMs",
+  mixed: "p99Us",
+};
+
+export interface PolicySpan {
+  from: number;
+  to: number;
+  /** The kernel's ops name, or "default" when no sched_ext scheduler runs. */
+  policy: string;
+}
+
+export interface PhaseRecord {
+  run: number;
+  phase: number;
+  kind: PhaseKind;
+  start: number;
+  end: number;
+  rounds: Round[];
+  kpis: PhaseKpis;
+  policies: PolicySpan[];
+  /** Seconds from the phase's start to a new policy in place, when one was put in place. */
+  adaptS?: number;
+}
+
+export interface RunRecord {
+  index: number;
+  mode: RunMode;
+  start: number;
+  end: number | undefined;
+  phases: PhaseRecord[];
+  daemon: DaemonLine[];
+  store: StoreDump | undefined;
+  kernelAfterStop: string | undefined;
+  ejections: number[];
+}
+
+export function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The kernel's scheduler over time: spans from each reported change to the next. */
+export function policyTimeline(changes: readonly KernelChange[], until: number): PolicySpan[] {
+  const spans: PolicySpan[] = [];
+  changes.forEach((c, i) => {
+    const to = changes[i + 1]?.t ?? until;
+    const policy = c.state === "enabled" && c.ops ? c.ops : "default";
+    const last = spans.at(-1);
+    if (last && last.policy === policy) last.to = to;
+    else spans.push({ from: c.t, to, policy });
+  });
+  return spans;
+}
+
+function clip(spans: readonly PolicySpan[], from: number, to: number): PolicySpan[] {
+  return spans
+    .filter((s) => s.to > from && s.from < to)
+    .map((s) => ({ ...s, from: Math.max(s.from, from), to: Math.min(s.to, to) }));
+}
+
+export function phaseKpis(rounds: readonly Round[]): PhaseKpis {
+  const of = <T extends Round["load"]>(load: T) =>
+    rounds.filter((r): r is Extract<Round, { load: T }> => r.load === load);
+  const wake = of("wakelat");
+  const kpis: PhaseKpis = {};
+  const set = (key: keyof PhaseKpis, values: number[]) => {
+    const m = median(values);
+    if (m !== undefined) kpis[key] = m;
+  };
+  set(
+    "p50Us",
+    wake.map((r) => r.p50_us),
+  );
+  set(
+    "p99Us",
+    wake.map((r) => r.p99_us),
+  );
+  set(
+    "p999Us",
+    wake.flatMap((r) => (r.p999_us === undefined ? [] : [r.p999_us])),
+  );
+  set(
+    "rps",
+    wake.map((r) => r.rps),
+  );
+  set(
+    "makespanMs",
+    of("buildsim").map((r) => r.makespan_ms),
+  );
+  set(
+    "meanCompletionMs",
+    of("batchsim").map((r) => r.mean_completion_ms),
+  );
+  return kpis;
+}
+
+/** The runs of a day, from its events in console order. */
+export function collectRuns(events: readonly DayEvent[]): RunRecord[] {
+  const runs = new Map<number, RunRecord>();
+  const kernel: KernelChange[] = [];
+  const open = new Map<string, PhaseRecord>();
+  let lastT = 0;
+  const runOf = (index: number | undefined) => (index === undefined ? undefined : runs.get(index));
+  for (const e of events) {
+    if (e.kind === "kernel") {
+      kernel.push(e.change);
+      lastT = Math.max(lastT, e.change.t);
+    } else if (e.kind === "daemon") {
+      runOf(e.run)?.daemon.push(e);
+    } else if (e.kind === "store") {
+      const run = runOf(e.dump.run);
+      if (run) run.store = e.dump;
+    } else if (e.kind === "kernel-after-stop") {
+      const run = runOf(e.run);
+      if (run) run.kernelAfterStop = e.state;
+    } else if (e.kind === "round") {
+      open.get(`${e.round.run}/${e.round.phase}`)?.rounds.push(e.round);
+    } else {
+      const m = e.mark;
+      lastT = Math.max(lastT, m.t);
+      if (m.event === "run-start" && m.run !== undefined && m.mode)
+        runs.set(m.run, {
+          index: m.run,
+          mode: m.mode,
+          start: m.t,
+          end: undefined,
+          phases: [],
+          daemon: [],
+          store: undefined,
+          kernelAfterStop: undefined,
+          ejections: [],
+        });
+      else if (m.event === "run-end") {
+        const run = runOf(m.run);
+        if (run) run.end = m.t;
+      } else if (m.event === "eject") runOf(m.run)?.ejections.push(m.t);
+      else if (m.event === "phase-start" && m.kind && m.phase !== undefined && m.run !== undefined) {
+        const record: PhaseRecord = {
+          run: m.run,
+          phase: m.phase,
+          kind: m.kind,
+          start: m.t,
+          end: m.t,
+          rounds: [],
+          kpis: {},
+          policies: [],
+        };
+        open.set(`${m.run}/${m.phase}`, record);
+        runOf(m.run)?.phases.push(record);
+      } else if (m.event === "phase-end" && m.phase !== undefined) {
+        const record = open.get(`${m.run}/${m.phase}`);
+        if (record) record.end = m.t;
+      }
+    }
+  }
+  const timeline = policyTimeline(kernel, lastT);
+  for (const run of runs.values()) {
+    for (const phase of run.phases) {
+      phase.kpis = phaseKpis(phase.rounds);
+      phase.policies = clip(timeline, phase.start, phase.end);
+      const placed = kernel.find(
+        (c) => c.t >= phase.start && c.t <= phase.end && c.state === "enabled" && c.ops !== "",
+      );
+      if (placed) phase.adaptS = placed.t - phase.start;
+    }
+  }
+  return [...runs.values()].sort((a, b) => a.index - b.index);
+}
+
+/** The scheduler that ran longest during a phase. */
+export function mainPolicy(phase: PhaseRecord): string {
+  const time = new Map<string, number>();
+  for (const s of phase.policies) time.set(s.policy, (time.get(s.policy) ?? 0) + s.to - s.from);
+  let best = "default";
+  let most = -1;
+  for (const [policy, t] of time) if (t > most) [best, most] = [policy, t];
+  return best;
+}
+
+/** The kernel's scheduler changes over the whole day, for the timeline picture. */
+export function kernelChanges(events: readonly DayEvent[]): KernelChange[] {
+  return events.flatMap((e) => (e.kind === "kernel" ? [e.change] : []));
+}

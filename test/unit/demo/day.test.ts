@@ -1,0 +1,102 @@
+import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../../src/config/load.ts";
+import { DEFAULT_DAEMON_SETTINGS, daemonArgs, daemonConfigToml } from "../../../src/demo/daemon.ts";
+import { buildDay, buildSchedule, daySeconds } from "../../../src/demo/day.ts";
+import { guestScript } from "../../../src/demo/guest.ts";
+import { tempDir, writeTree } from "../../helpers/tmp.ts";
+
+describe("the day", () => {
+  it("starts idle, meets each kind of work once, then brings three back in a seeded order", () => {
+    const day = buildDay({ seed: 7, phaseSeconds: 20, idleSeconds: 10 });
+    expect(day.slice(0, 5).map((p) => p.kind)).toEqual(["idle", "latency", "build", "batch", "mixed"]);
+    expect(new Set(day.slice(5).map((p) => p.kind))).toEqual(new Set(["latency", "build", "batch"]));
+    expect(day.slice(5).every((p) => p.recurring)).toBe(true);
+    expect(day.slice(0, 5).some((p) => p.recurring)).toBe(false);
+    expect(buildDay({ seed: 7, phaseSeconds: 20, idleSeconds: 10 })).toEqual(day);
+    const orders = new Set(
+      [1, 2, 3, 4, 5, 6, 7, 8].map((seed) =>
+        buildDay({ seed, phaseSeconds: 20, idleSeconds: 10 })
+          .slice(5)
+          .map((p) => p.kind)
+          .join(),
+      ),
+    );
+    expect(orders.size).toBeGreaterThan(1);
+    expect(daySeconds(day)).toBe(10 + 7 * 20);
+  });
+
+  it("pauses between two phases of work, never after an idle one", () => {
+    const day = buildDay({ seed: 1, phaseSeconds: 15, idleSeconds: 5, pauseSeconds: 4, short: true });
+    expect(day.map((p) => p.pauseSeconds)).toEqual([0, 0, 4, 4, 4]);
+    expect(daySeconds(day)).toBe(5 + 4 * 15 + 3 * 4);
+  });
+
+  it("has each phase once on the short day", () => {
+    const day = buildDay({ seed: 1, phaseSeconds: 15, idleSeconds: 5, short: true });
+    expect(day.map((p) => p.kind)).toEqual(["idle", "latency", "build", "batch", "mixed"]);
+  });
+
+  it("interleaves the baseline and the learned day after day 1, learned days sharing day 1's store", () => {
+    const runs = buildSchedule(3);
+    expect(runs.map((r) => r.mode)).toEqual([
+      "baseline",
+      "day1",
+      "learned",
+      "baseline",
+      "learned",
+      "baseline",
+      "learned",
+    ]);
+    expect(runs.filter((r) => r.mode !== "baseline").every((r) => r.store === "day1")).toBe(true);
+    expect(runs.filter((r) => r.mode === "baseline").every((r) => r.store === "fresh")).toBe(true);
+    expect(() => buildSchedule(0)).toThrow(/repetitions must be a whole number >= 1, got 0/);
+  });
+});
+
+describe("the guest script", () => {
+  const day = buildDay({ seed: 3, phaseSeconds: 20, idleSeconds: 5 });
+  const script = guestScript({
+    day,
+    runs: buildSchedule(1),
+    dumpScript: "/opt/dump.js",
+    daemonStartSeconds: 30,
+    eject: { run: 1, phase: 4, afterSeconds: 8 },
+  });
+
+  it("is valid POSIX shell", () => {
+    const dir = tempDir();
+    writeTree(dir, { "day.sh": script });
+    expect(() => execFileSync("sh", ["-n", `${dir}/day.sh`])).not.toThrow();
+  });
+
+  it("puts each load in its unit's cgroup and marks every phase of every run", () => {
+    expect(script).toContain('mkdir -p "$CG/$unit"');
+    for (const unit of ["system.slice/api.service", "user.slice/build.scope", "batch.slice/jobs.service"])
+      expect(script).toContain(unit);
+    expect(script.match(/event\\":\\"phase-start/g)).toHaveLength(day.length * 3);
+    expect(script).toMatch(/rounds \$END 0 1 system\.slice\/api\.service wakelat/);
+    expect(script).toMatch(/rounds \$END 0 2 user\.slice\/build\.scope buildsim/);
+    expect(script).toMatch(/rounds \$END 0 3 batch\.slice\/jobs\.service batchsim/);
+  });
+
+  it("runs the daemon observing for the baseline and in auto mode otherwise, and injects the ejection where asked", () => {
+    expect(script).toMatch(
+      /node \S+main\.js --foreground --observe-only --bus none .* --state-dir \/var\/lib\/schedctl-day\/run0/,
+    );
+    expect(script).toMatch(
+      /node \S+main\.js --foreground --bus none .* --state-dir \/var\/lib\/schedctl-day\/day1/,
+    );
+    expect(script.match(/echo S >\/proc\/sysrq-trigger/g)).toHaveLength(1);
+    expect(script).toMatch(/event\\":\\"eject\\",\\"run\\":1,\\"phase\\":4/);
+  });
+
+  it("gives the daemon a configuration it accepts", () => {
+    const dir = tempDir();
+    writeTree(dir, { "schedctl.toml": daemonConfigToml(DEFAULT_DAEMON_SETTINGS) });
+    const { config } = loadConfig(`${dir}/schedctl.toml`);
+    expect(config.llm.provider).toBe("none");
+    expect(config.deploy.probation_seconds).toBe(DEFAULT_DAEMON_SETTINGS.probationSeconds);
+    expect(daemonArgs("learned", "/s")).not.toContain("--observe-only");
+  });
+});
