@@ -43,7 +43,7 @@ export const DetectSection = z
     /** A new phase must hold this many samples before another change can be reported. */
     min_dwell_samples: z.number().int().min(1).max(3600).default(5),
     /** Consecutive samples a shift must last to count: 1 reports single-sample spikes too. */
-    confirm_samples: z.number().int().min(1).max(60).default(2),
+    confirm_samples: z.number().int().min(1).max(60).default(3),
   })
   .strict()
   .prefault({});
@@ -89,6 +89,8 @@ export const DecideSection = z
     max_candidates: z.number().int().min(1).max(16).default(4),
     /** Weight of another signature's outcome of the same class, relative to the signature's own. */
     class_weight: z.number().min(0).max(1).default(0.3),
+    /** Seed of the planner's sampling, for reproducible runs (tests, benchmarks); default: the clock. */
+    seed: z.number().int().min(0).optional(),
   })
   .strict()
   .prefault({});

@@ -23,6 +23,7 @@ import { DaemonLoop } from "./loop.ts";
 import { DaemonManager } from "./manager.ts";
 import { createNotifier } from "./notify.ts";
 import { pipelineOptions, samplerOptions } from "./options.ts";
+import { importVerdicts } from "./verdicts-import.ts";
 import { wireStages } from "./wiring.ts";
 
 const USAGE = `usage: schedctld --foreground [--observe-only] [--config PATH] [--host-root DIR] [--state-dir DIR] [--replay TRACE]
@@ -35,6 +36,8 @@ const USAGE = `usage: schedctld --foreground [--observe-only] [--config PATH] [-
   --replay TRACE  read samples from a trace recorded by "schedctl record" instead of the host
   --bus BUS       system (default), session or none: where org.schedctl1 is served
   --bus-address A serve on this D-Bus address instead (unix:path=...)
+  --import-verdicts DB  copy the verdicts of another schedctl state database (made ahead of time
+                  by the same verifier) into this one, then exit
 `;
 
 const VERSION = packageJson.version;
@@ -49,6 +52,7 @@ interface Arguments {
   replay: string | undefined;
   bus: BusKind | "none";
   busAddress: string | undefined;
+  importVerdicts: string | undefined;
 }
 
 function parse(argv: string[]): Arguments {
@@ -65,6 +69,7 @@ function parse(argv: string[]): Arguments {
         replay: { type: "string" },
         bus: { type: "string", default: "system" },
         "bus-address": { type: "string" },
+        "import-verdicts": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -73,7 +78,8 @@ function parse(argv: string[]): Arguments {
     throw new UsageError((error as Error).message);
   }
   if (values.help) throw new UsageError("");
-  if (!values.foreground) throw new UsageError("schedctld runs in the foreground only: pass --foreground");
+  if (!values.foreground && !values["import-verdicts"])
+    throw new UsageError("schedctld runs in the foreground only: pass --foreground");
   const bus = values.bus as string;
   if (bus !== "system" && bus !== "session" && bus !== "none")
     throw new UsageError(`--bus: expected system, session or none, got "${bus}"`);
@@ -85,6 +91,7 @@ function parse(argv: string[]): Arguments {
     replay: values.replay as string | undefined,
     bus,
     busAddress: values["bus-address"] as string | undefined,
+    importVerdicts: values["import-verdicts"] as string | undefined,
   };
 }
 
@@ -137,6 +144,8 @@ export async function main(argv: string[]): Promise<number> {
     return 78; // EX_CONFIG: systemd's unit does not restart on it
   }
   const log = createLogger({ level: config.daemon.log_level });
+  if (args.importVerdicts)
+    return importInto(args.importVerdicts, config, args.stateDir ?? config.daemon.state_dir, log);
   log.info(
     { config: files.length ? files : "built-in defaults", hostRoot: args.hostRoot, mode: config.daemon.mode },
     `schedctld starting (${args.observeOnly ? "observe only" : `mode ${config.daemon.mode}`})`,
@@ -244,6 +253,21 @@ export async function main(argv: string[]): Promise<number> {
   }
   log.info({ ticks: loop.state.ticks, phaseChanges: loop.state.phaseChanges }, "schedctld stopped");
   return 0;
+}
+
+function importInto(from: string, config: Config, stateDir: string, log: Logger): number {
+  const opened = openStore(config, stateDir, log);
+  if (!opened) return 1;
+  try {
+    const { imported, kept } = importVerdicts(from, opened.db);
+    log.info({ from, imported, kept }, `imported ${imported} verdicts from ${from} (${kept} already known)`);
+    return 0;
+  } catch (error) {
+    log.error({ from }, `cannot import verdicts: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    opened.db.close();
+  }
 }
 
 /** Why this daemon may not touch the kernel's scheduler (undefined: it may). */

@@ -1,9 +1,18 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/schema.ts";
 import type { ManagerEvent, Mode } from "../dbus/backend.ts";
 import { createDecider, type Decider } from "../decide/index.ts";
+import { seededRandom } from "../decide/random.ts";
 import { DeployController } from "../deploy/controller.ts";
 import { findCgroup2Mount } from "../host/cgroup.ts";
 import type { Clock } from "../host/clock.ts";
@@ -60,6 +69,7 @@ export function wireStages(o: WiringOptions): Stages {
   const { config, db, host, clock, log } = o;
   const kernel = o.kernel ?? createKernel({ host, clock, logger: log.child({ stage: "kernel" }) });
   const cacheDir = config.verify.cache_dir;
+  linkPrebuiltObjects(cacheDir, log);
   const compiler = new PolicyCompiler({
     cacheDir,
     vmlinuxH: hostVmlinuxH(host, kernel, cacheDir, log),
@@ -118,6 +128,7 @@ export function wireStages(o: WiringOptions): Stages {
     clock,
     logger: log,
     credentialsDirectory: process.env.CREDENTIALS_DIRECTORY,
+    ...(config.decide.seed !== undefined ? { random: seededRandom(config.decide.seed) } : {}),
   });
   const autopilot = new Autopilot(
     {
@@ -192,6 +203,25 @@ function hostVmlinuxH(host: Host, kernel: Kernel, cacheDir: string, log: Logger)
     log.warn({ error: (error as Error).message }, "cannot generate vmlinux.h from the kernel's BTF");
   }
   return path;
+}
+
+/**
+ * The package ships the built-in policies compiled ahead of time (prebuilt/objects/<hash>.bpf.o,
+ * the compile cache's own layout): linked into the cache, a host without clang deploys them.
+ */
+function linkPrebuiltObjects(cacheDir: string, log: Logger): void {
+  const prebuilt = join(import.meta.dirname, "..", "..", "prebuilt", "objects");
+  if (!existsSync(prebuilt)) return;
+  const objects = join(cacheDir, "objects");
+  try {
+    mkdirSync(objects, { recursive: true });
+    for (const file of readdirSync(prebuilt)) {
+      if (file.endsWith(".bpf.o") && !existsSync(join(objects, file)))
+        symlinkSync(join(prebuilt, file), join(objects, file));
+    }
+  } catch (error) {
+    log.warn({ error: (error as Error).message }, `cannot link the prebuilt policies into ${objects}`);
+  }
 }
 
 /** A cgroup's id is its directory's inode number in the cgroup2 filesystem. */
