@@ -216,10 +216,20 @@ export class PhaseDetector {
     }
   }
 
-  #change(alarms: number[]): Detection {
+  /**
+   * Declares a change the features did not show on their own (the dominant cgroup changed hands
+   * while the totals stayed alike), its new phase beginning at window `start`. Refused (undefined)
+   * while the current phase is still within its dwell.
+   */
+  forceChange(start: number): Detection | undefined {
+    if (!this.#mean) return undefined;
+    return this.#change([FEATURE_NAMES.indexOf("top_cgroup_share")], start);
+  }
+
+  #change(alarms: number[], from?: number): Detection {
     const { tolerance } = this.#options;
-    let start = this.#index;
-    for (const j of alarms) {
+    let start = from ?? this.#index;
+    for (const j of from === undefined ? alarms : []) {
       const c = this.#cusum[j]!;
       const runStart = c.up > c.down ? c.upStart : c.downStart;
       start = Math.min(start, runStart);

@@ -7,6 +7,9 @@ import { z } from "zod";
 export const TraceLabels = z.object({
   source: z.enum(["live", "synthetic"]),
   description: z.string().optional(),
+  /** When and on which kernel a live trace was recorded. */
+  recorded: z.string().optional(),
+  host: z.string().optional(),
   /** Phase starts, wall clock ms (the Samples' `at`), in order; the first is the trace's first phase. */
   phases: z.array(z.object({ start: z.number(), label: z.string() })).min(1),
   ignore: z.array(z.object({ start: z.number(), end: z.number(), reason: z.string() })).default([]),
@@ -37,7 +40,11 @@ export function scoreDetections(
   detections: readonly number[],
   window = 5,
 ): Scoring {
-  const boundaries = labels.phases.slice(1).map((p) => firstAtOrAfter(at, p.start));
+  // A boundary too close to the end of the trace to have been detectable is not judged.
+  const boundaries = labels.phases
+    .slice(1)
+    .map((p) => firstAtOrAfter(at, p.start))
+    .filter((b) => b + window < at.length);
   const ignored = (i: number) => labels.ignore.some((r) => at[i]! >= r.start && at[i]! <= r.end);
   const near = (i: number) => boundaries.some((b) => i >= b - 1 && i <= b + window);
   const used = new Set<number>();

@@ -1,4 +1,4 @@
-import { type DetectorOptions, PhaseDetector } from "./detect.ts";
+import { type Detection, type DetectorOptions, PhaseDetector } from "./detect.ts";
 import { phaseSignature, type SignatureState } from "./signature.ts";
 import type { PhaseChange, Profile, Sample } from "./types.ts";
 import { type Window, WindowBuilder, type WindowOptions } from "./window.ts";
@@ -14,6 +14,8 @@ export interface PipelineStep {
   change?: PhaseChange;
 }
 
+/** Mean share of the busy CPU time that makes a cgroup a phase's leader. */
+const DOMINANT_SHARE = 0.25;
 /** Windows after which a phase's signature is held by hysteresis rather than recomputed. */
 const SETTLE_WINDOWS = 20;
 /** Windows kept to rebuild a new phase's cgroup shares from the windows that began it. */
@@ -32,10 +34,14 @@ export class ObservePipeline {
   #shares = new Map<string, number>();
   #phaseWindows = 0;
   #last: Profile | undefined;
+  #challenger: { path: string | undefined; run: number } = { path: undefined, run: 0 };
+  #windowIndex = -1;
+  readonly #confirm: number;
 
   constructor(options: PipelineOptions) {
     this.#windows = new WindowBuilder(options.window);
     this.#detector = new PhaseDetector(options.detect);
+    this.#confirm = options.detect.confirm;
   }
 
   /** The latest profile, if any. */
@@ -46,9 +52,10 @@ export class ObservePipeline {
   push(sample: Sample): PipelineStep | undefined {
     const window = this.#windows.push(sample);
     if (!window) return undefined;
+    this.#windowIndex++;
     this.#recent.push(window);
     if (this.#recent.length > RECENT) this.#recent.shift();
-    const detection = this.#detector.push(window.features);
+    const detection = this.#detector.push(window.features) ?? this.#dominantChanged(window);
     if (!this.#phase) {
       this.#startPhase([window]);
       const profile = this.#profile(window);
@@ -78,6 +85,34 @@ export class ObservePipeline {
       profile,
       change: { at: window.at, from, to: profile, drift: detection.drift, moved: detection.moved },
     };
+  }
+
+  /**
+   * A phase is also over when another cgroup takes the lead for `confirm` windows in a row, even
+   * if the totals look alike (one stress job replaced by another of the same size).
+   */
+  #dominantChanged(window: Window): Detection | undefined {
+    const leader = window.topCgroups[0];
+    const own = this.#dominant();
+    if (!own || !leader || leader.cpuShare < DOMINANT_SHARE || leader.path === own) {
+      this.#challenger = { path: undefined, run: 0 };
+      return undefined;
+    }
+    this.#challenger =
+      this.#challenger.path === leader.path
+        ? { path: leader.path, run: this.#challenger.run + 1 }
+        : { path: leader.path, run: 1 };
+    if (this.#challenger.run < this.#confirm) return undefined;
+    const detection = this.#detector.forceChange(this.#windowIndex - this.#challenger.run + 1);
+    if (detection) this.#challenger = { path: undefined, run: 0 };
+    return detection;
+  }
+
+  /** The cgroup that leads the current phase (mean share at least DOMINANT_SHARE), if any. */
+  #dominant(): string | undefined {
+    let best: [string, number] | undefined;
+    for (const entry of this.#meanShares()) if (!best || entry[1] > best[1]) best = entry;
+    return best && best[1] >= DOMINANT_SHARE ? best[0] : undefined;
   }
 
   #startPhase(windows: Window[]): void {

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { classify } from "./classify.ts";
 import type { FeatureName, Features, WorkloadClass } from "./types.ts";
 
@@ -48,7 +47,9 @@ export function phaseSignature(
   }
   const cgroups = dominantCgroups(cgroupShares, previous);
   const canonical = JSON.stringify([cls, Object.entries(levels), cgroups]);
-  const hash = createHash("sha256").update(canonical).digest("hex").slice(0, 10);
+  const hash =
+    fnv1a(canonical, 0x811c9dc5).toString(16).padStart(8, "0") +
+    (fnv1a(canonical, 0x01000193) & 0xff).toString(16).padStart(2, "0");
   return { class: cls, levels, cgroups, signature: `${cls}-${hash}` };
 }
 
@@ -78,4 +79,17 @@ function level(value: number, edges: readonly number[], previous: number | undef
  */
 export function blur(path: string): string {
   return path.replace(/[0-9a-f]{12,}/g, "*").replace(/[0-9]+/g, "#");
+}
+
+/**
+ * FNV-1a, 32 bits: a stable name for a short canonical string, not a secret (node:crypto would
+ * cost the sampling process 5 MB for nothing).
+ */
+function fnv1a(text: string, seed: number): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
 }
