@@ -73,8 +73,11 @@ export class ObservePipeline {
       );
       return { profile: this.#profile(window) };
     }
+    // The ended phase as its last window showed it (the windows since `start` are the new one's),
+    // with the phase's mean features.
+    const lastOld = this.#recent.at(-(detection.at - detection.start + 2));
     const from: Profile = {
-      ...this.#last!,
+      ...(lastOld ?? this.#last!),
       features: detection.before,
       class: this.#phase.class,
       signature: this.#phase.signature,

@@ -80,6 +80,28 @@ describe("ObservePipeline", () => {
     expect(firstBuild!.to.topProcesses[0]!.comm).toBe("cc1");
   });
 
+  it("ends a phase when another cgroup takes the lead even if the totals stay alike", () => {
+    const { samples } = synthesize(
+      {
+        cpus: 4,
+        intervalMs: 1000,
+        spikeRate: 0,
+        phases: [
+          { label: "a", seconds: 40, util: 0.8, cgroups: { "/jobs/a.scope": 0.9 } },
+          { label: "b", seconds: 40, util: 0.8, cgroups: { "/jobs/b.scope": 0.9 } },
+        ],
+      },
+      9,
+    );
+    const changes = replay(samples).flatMap((s) => (s.change?.from ? [s.change] : []));
+    expect(changes).toHaveLength(1);
+    expect(changes[0]!.at).toBeGreaterThanOrEqual(samples[40]!.at);
+    expect(changes[0]!.at).toBeLessThanOrEqual(samples[43]!.at);
+    expect(changes[0]!.from!.topCgroups[0]!.path).toBe("/jobs/a.scope");
+    expect(changes[0]!.to.topCgroups[0]!.path).toBe("/jobs/b.scope");
+    expect(changes[0]!.to.signature).not.toBe(changes[0]!.from!.signature);
+  });
+
   it("blurs run-specific parts of cgroup names for the signature", () => {
     expect(blur("/user.slice/user-1000.slice/session-42.scope")).toBe(
       "/user.slice/user-#.slice/session-#.scope",
