@@ -48,6 +48,8 @@ export interface ApplyRequest {
   /** The cgroup the decision targets: its KPIs join the probation guard. */
   cgroup?: string;
   reason: string;
+  /** Pre-swap KPIs of the phase the decision was made for (default: the latest samples). */
+  baseline?: Kpis[];
 }
 
 export type ApplyResult = { accepted: true } | { accepted: false; reason: string };
@@ -195,9 +197,11 @@ export class DeployController {
       pin,
       ...(request.signature ? { signature: request.signature } : {}),
       ...(request.cgroup ? { cgroup: request.cgroup } : {}),
-      ...(request.cgroup && this.#profiles.length > 0
-        ? { baseline: this.#profiles.map((p) => kpisFromProfile(p, request.cgroup)) }
-        : {}),
+      ...(request.baseline && request.baseline.length > 0
+        ? { baseline: request.baseline }
+        : request.cgroup && this.#profiles.length > 0
+          ? { baseline: this.#profiles.map((p) => kpisFromProfile(p, request.cgroup)) }
+          : {}),
     };
     const refused = refuseApply(this.#state, event);
     if (refused) return { accepted: false, reason: refused };

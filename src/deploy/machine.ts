@@ -1,5 +1,5 @@
 import type { KernelEvent, SchedExtStatus } from "../kernel/types.ts";
-import { describeRegressions, findRegressions } from "./kpis.ts";
+import { describeRegressions, findRegressions, MIN_PROBATION_SAMPLES } from "./kpis.ts";
 import type { ControllerState, DeployConfig, DeploymentRecord, Kpis, Outcome, Placed } from "./types.ts";
 
 // The deployment controller's logic, free of I/O: (state, event) -> (state, effects). The runner
@@ -276,7 +276,9 @@ function judgeProbation(
       at,
     );
   }
-  if (now < probation.until) return { state, effects: [] };
+  // A policy passes only after the whole window and enough samples to have been judged on.
+  if (now < probation.until || probation.samples.length < MIN_PROBATION_SAMPLES)
+    return { state, effects: [] };
   const current = state.current!;
   return {
     state: withoutUndefined(

@@ -63,6 +63,10 @@ function activeOnA(): ControllerState {
     [0, apply(A)],
     [10, { type: "recorded", deploymentId: 1 }],
     [100, { type: "swapped", ok: true, enableSeq: 7, gapMs: 40 }],
+    [1_000, { type: "kpis", kpis: calm }],
+    [2_000, { type: "kpis", kpis: calm }],
+    [3_000, { type: "kpis", kpis: calm }],
+    [4_000, { type: "kpis", kpis: calm }],
     [11_200, { type: "kpis", kpis: calm }],
     [12_200, { type: "kpis", kpis: calm }],
   ]).state;
@@ -75,16 +79,23 @@ describe("deployment state machine", () => {
       [20_010, { type: "recorded", deploymentId: 2 }],
       [20_100, { type: "swapped", ok: true, enableSeq: 8, gapMs: 35 }],
       [21_000, { type: "kpis", kpis: calm }],
+      [22_000, { type: "kpis", kpis: calm }],
+      [23_000, { type: "kpis", kpis: calm }],
+      [24_000, { type: "kpis", kpis: calm }],
       [25_000, { type: "kernel", status: enabled("schedctl_latency", 8), events: [] }],
     ]);
     expect(state.phase).toBe("probation");
     expect(effects.filter((e) => e.type === "swap")).toEqual([{ type: "swap", to: B }]);
+    const late = run(state, [
+      [30_200, { type: "kernel", status: enabled("schedctl_latency", 8), events: [] }],
+    ]);
+    expect(late.state.phase, "the window is over but only four samples were judged").toBe("probation");
     const done = run(state, [[30_200, { type: "kpis", kpis: calm }]]);
     expect(done.state.phase).toBe("active");
     expect(done.state.lastGood?.ref.name).toBe("latency");
     expect(done.effects).toContainEqual({
       type: "updateDeployment",
-      patch: { outcome: "passed", reason: "passed probation", probation: [calm, calm] },
+      patch: { outcome: "passed", reason: "passed probation", probation: [calm, calm, calm, calm, calm] },
     });
   });
 
