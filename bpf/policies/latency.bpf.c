@@ -100,6 +100,11 @@ static s32 pick_victim(struct task_struct *p, s32 spare_cpu)
 		.victim = -1,
 	};
 
+	/* A task bound to one CPU can only preempt that one. */
+	if (p->nr_cpus_allowed == 1) {
+		consider_cpu(scx_bpf_task_cpu(p), &search);
+		return search.victim;
+	}
 	/* bpf_loop: the verifier checks the callback once instead of every unrolled iteration. */
 	bpf_loop(sc_min(scx_bpf_nr_cpu_ids(), MAX_CPUS), consider_cpu, &search, 0);
 	if (search.victim >= 0 && !bpf_cpumask_test_cpu(search.victim, p->cpus_ptr))
