@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "../log/logger.ts";
 import { which } from "./exec.ts";
-import { BOOTED_MARKER, buildRunArchive, ensureInitramfsLayers } from "./initramfs.ts";
+import { BOOTED_MARKER, buildRunArchive, ensureInitramfsLayers, RUNTIME_DISK_ARG } from "./initramfs.ts";
 import { defaultCacheDir, ensureSandboxKernel } from "./kernel-image.ts";
 import { qemuCommand } from "./qemu.ts";
 import { EXIT_MARKER, RESULT_MARKER, type Sandbox, type VmResult, type VmRunOptions } from "./types.ts";
@@ -42,11 +42,13 @@ export function createQemuSandbox(options: QemuSandboxOptions = {}): Sandbox {
         const runLayer = join(work, "run.cpio.zst");
         await buildRunArchive(runLayer, run.script, run.files);
         const initrd = join(work, "initrd");
-        await concatenate([layers.base, ...(run.node === false ? [] : [layers.runtime]), runLayer], initrd);
+        await concatenate([layers.base, runLayer], initrd);
+        const withNode = run.node !== false;
         const command = qemuCommand({
           kernel: kernel.vmlinuz,
           initrd,
-          append: run.kernelArgs,
+          append: [...(withNode ? [RUNTIME_DISK_ARG] : []), ...(run.kernelArgs ?? [])],
+          drives: withNode ? [{ file: layers.runtime, readOnly: true }] : [],
           cpus: run.cpus,
           memoryMb: run.memoryMb,
           accel: run.accel,
