@@ -22,8 +22,8 @@ export interface VmRunOptions {
   signal?: AbortSignal;
   /** Default "tcg": the development machines' /dev/kvm cannot boot a stock kernel. */
   accel?: "tcg" | "kvm";
-  /** Include the Node runtime and the project's production node_modules (default true); without
-   * them the initramfs is much smaller and the boot quicker. */
+  /** Attach the runtime disk with Node and the project's production node_modules (default true).
+   * Runs that need neither (bpftool and shell only) boot a little quicker without it. */
   node?: boolean;
   /** Extra kernel command-line arguments. */
   kernelArgs?: string[];
