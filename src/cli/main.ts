@@ -80,11 +80,13 @@ async function record(args: string[]): Promise<number> {
   const start = systemClock.monotonic();
   let written = 0;
   try {
-    for (let k = 0; systemClock.monotonic() - start <= duration * 1000 && !stop.signal.aborted; k++) {
+    // One sample at the start and one per interval up to the duration: 60 s at 1 s gives 61.
+    const last = Math.floor((duration * 1000) / interval);
+    for (let k = 0; k <= last && !stop.signal.aborted; k++) {
       writer.write(sampler.next());
       written++;
       const wait = start + (k + 1) * interval - systemClock.monotonic();
-      if (wait > 0) await systemClock.sleep(wait, stop.signal).catch(() => {});
+      if (k < last && wait > 0) await systemClock.sleep(wait, stop.signal).catch(() => {});
     }
   } finally {
     writer.close();
