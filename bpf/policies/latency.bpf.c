@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * latency: tasks that wake often and run briefly go first, and a waking one does not wait for
+ * latency: tasks that run briefly and then sleep go first, and a waking one does not wait for
  * the tick.
  *
- * Every task keeps a moving average of how long it runs each time it gets a CPU. A task whose
- * average is below `interactive_us`, and that gives the CPU up by sleeping rather than being
- * preempted, is interactive: it queues ahead of the others, and when it
- * wakes with no idle CPU around it preempts the CPU whose (non-interactive) task has run longest,
- * provided that task has had at least `preempt_min_us` (so bursts of wake-ups cannot starve the
- * CPU hogs with a storm of preemptions). The CPU of a synchronous waker is never the victim: the
+ * Every task keeps a moving average of how long it runs each time it gets a CPU, and a count of
+ * its stints in a row that ended with it still runnable. A task that runs briefly (average below
+ * `interactive_us`) and gives the CPU up by sleeping is interactive; one preempted twice in a row
+ * is a CPU hog, however short its stints. Interactive tasks queue ahead of the others, and when
+ * one wakes with no idle CPU around it preempts the CPU whose hog has run longest, once that hog
+ * has had `preempt_min_us` (so a burst of wake-ups cannot become a preemption storm). Only hogs
+ * are preempted, never another interactive task, and never the CPU of a synchronous waker: the
  * waker is about to sleep anyway, and preempting it delays the chain it is part of.
  * Under sched_ext a slice only ends at a scheduler tick; the explicit preemption is what lets a
  * waking task run before the next tick. It gives up some throughput of the CPU hogs.
