@@ -14,7 +14,7 @@ const LEVELS: Partial<Record<FeatureName, readonly number[]>> = {
   psi_cpu_some: [0.15, 0.5],
   psi_io_some: [0.1, 0.4],
   psi_memory_some: [0.1, 0.4],
-  forks_per_sec: [20, 200],
+  forks_per_sec: [10, 100, 1000],
 };
 
 /** A level is kept while the value stays within its edges widened by this fraction. */
