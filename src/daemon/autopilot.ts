@@ -2,7 +2,8 @@ import type { Config } from "../config/schema.ts";
 import type { ManagerEvent, Mode } from "../dbus/backend.ts";
 import type { ChosenPolicy, Decider, Decision, StoredDecision } from "../decide/index.ts";
 import type { ApplyRequest, DeployController, TransitionNotice } from "../deploy/controller.ts";
-import { meanKpis } from "../deploy/kpis.ts";
+import { kpisFromProfile, meanKpis } from "../deploy/kpis.ts";
+import { BASELINE_SAMPLES } from "../deploy/machine.ts";
 import type { DeploymentRecord, DeploymentStore, Kpis } from "../deploy/types.ts";
 import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log/logger.ts";
@@ -43,6 +44,9 @@ export interface Prepared {
   request?: ApplyRequest;
 }
 
+/** Samples of a new phase needed before a policy chosen for it is swapped in (its baseline). */
+const MIN_BASELINE_SAMPLES = 3;
+
 export class Autopilot implements LoopHandler {
   readonly name = "autopilot";
   readonly #d: AutopilotDeps;
@@ -58,6 +62,10 @@ export class Autopilot implements LoopHandler {
   /** What was attached before the latest transition (the failing policy when one rolls back). */
   #lastPlaced: string | undefined;
   #rollingBackFrom = "";
+  /** Profiles since the current phase began: the baseline a swap for this phase is judged against. */
+  #phaseProfiles: Profile[] = [];
+  /** A verified candidate waiting for enough samples of its phase to form a baseline. */
+  #waiting: { job: AbortController; stored: StoredDecision; request: ApplyRequest } | undefined;
 
   constructor(deps: AutopilotDeps, mode: Mode) {
     this.#d = deps;
@@ -101,10 +109,19 @@ export class Autopilot implements LoopHandler {
 
   /** Every tick: the controller's probation guard and ejection watch. */
   onProfile(profile: Profile): void {
-    if (this.#started) this.#d.controller.watchProfile(profile);
+    this.#phaseProfiles = [...this.#phaseProfiles, profile].slice(-BASELINE_SAMPLES);
+    if (!this.#started) return;
+    this.#d.controller.watchProfile(profile);
+    const waiting = this.#waiting;
+    if (waiting && this.#phaseProfiles.length >= MIN_BASELINE_SAMPLES) {
+      this.#waiting = undefined;
+      this.#apply(waiting.job, waiting.stored, waiting.request);
+    }
   }
 
   onPhaseChange(change: PhaseChange, context: TickContext): void {
+    // Only the new phase's samples may judge a policy chosen for it.
+    this.#phaseProfiles = this.#phaseProfiles.slice(-1);
     if (this.#mode !== "auto" || !this.#started) return;
     const state = this.#d.controller.state;
     if (state.pinned) {
@@ -228,8 +245,21 @@ export class Autopilot implements LoopHandler {
       ...(decision.cgroup ? { cgroup: decision.cgroup } : {}),
       reason: `${decision.chooser}: ${decision.rationale}`.slice(0, 500),
     };
+    if (this.#phaseProfiles.length < MIN_BASELINE_SAMPLES) {
+      this.#job = job; // still this phase's job: a newer phase change cancels it
+      this.#waiting = { job, stored, request };
+      this.#activity = `${request.ref.name} verified; waiting for ${MIN_BASELINE_SAMPLES} samples of the phase as its baseline`;
+      return;
+    }
+    this.#apply(job, stored, request);
+  }
+
+  #apply(job: AbortController, stored: StoredDecision, request: ApplyRequest): void {
+    if (job.signal.aborted) return;
+    this.#job = undefined;
+    const baseline = this.#phaseProfiles.map((p) => kpisFromProfile(p, request.cgroup));
     this.#byHash.set(request.ref.hash, stored);
-    const answer = this.#d.controller.apply(request);
+    const answer = this.#d.controller.apply({ ...request, baseline });
     this.#activity = answer.accepted
       ? `deploying ${request.ref.name}`
       : `${request.ref.name} not deployed: ${answer.reason}`;
@@ -303,6 +333,7 @@ export class Autopilot implements LoopHandler {
   }
 
   #cancel(why: string): void {
+    this.#waiting = undefined;
     if (!this.#job) return;
     this.#job.abort(new Error(`cancelled: ${why}`));
     this.#job = undefined;
