@@ -9,14 +9,24 @@ import type { RunMode } from "./day.ts";
 /** Where the guest finds the project's code, types already stripped (see guest.ts). */
 export const GUEST_JS_ROOT = "/opt/schedctl/jsdist";
 export const GUEST_CONFIG = "/etc/schedctl-day/schedctl.toml";
+/** [verify] cache_dir of the daemon in the guest: policies.ts puts the prebuilt objects there. */
+export const GUEST_CACHE = "/var/cache/schedctl-day";
 
 export interface DaemonSettings {
   /** Seconds a new policy stays on probation: short, as the day's phases are short. */
   probationSeconds: number;
   sampleIntervalMs: number;
+  minDwellSamples: number;
+  /** The planner's seed ([decide] seed): the same seed, the same choices. */
+  plannerSeed: number;
 }
 
-export const DEFAULT_DAEMON_SETTINGS: DaemonSettings = { probationSeconds: 6, sampleIntervalMs: 1000 };
+export const DEFAULT_DAEMON_SETTINGS: DaemonSettings = {
+  probationSeconds: 6,
+  sampleIntervalMs: 1000,
+  minDwellSamples: 3,
+  plannerSeed: 1,
+};
 
 /** The daemon's configuration for the day (the same file for every run; the mode is a flag). */
 export function daemonConfigToml(settings: DaemonSettings): string {
@@ -30,11 +40,24 @@ log_level = "info"
 [llm]
 provider = "none"
 
+# The day's phases last seconds, not hours, and a tick takes longer under emulation: a phase
+# must hold for fewer samples before the next change can be reported.
+[detect]
+min_dwell_samples = ${settings.minDwellSamples}
+confirm_samples = 2
+
 [deploy]
 probation_seconds = ${settings.probationSeconds}
 
+[decide]
+seed = ${settings.plannerSeed}
+
+# The guest has no clang and no nested qemu: the objects come prebuilt (policies.ts), and a
+# candidate passes with the static rules and the guest kernel's own verifier, then reaches the
+# kernel only under the probation guard.
 [verify]
-cache_dir = "/var/cache/schedctl"
+cache_dir = "${GUEST_CACHE}"
+dynamic = "probation-only"
 `;
 }
 
@@ -56,19 +79,14 @@ export function daemonArgs(mode: RunMode, stateDir: string): string[] {
 export type AutoModeStatus = { ready: true } | { ready: false; reason: string };
 
 /**
- * Whether the day's autopilot runs can really decide and deploy inside the VM. Two things must
- * hold: schedctld wires decide -> verify -> deploy into its loop, and the guest can get
- * verified policy objects (it has no clang and no nested qemu, so they must be built and
- * verified outside and handed in with the guest's files). Until both hold, the autopilot runs
- * still run the daemon in auto mode, and the harness reports that they could only observe.
+ * Whether the day's autopilot runs can really decide and deploy inside the VM: schedctld must
+ * wire decide -> verify -> deploy into its loop (the guest's policies come from policies.ts).
+ * Otherwise the autopilot runs still start the daemon in auto mode, and the harness reports
+ * that they could only observe.
  */
 export function autoModeInVm(projectRoot: string): AutoModeStatus {
   const main = readFileSync(join(projectRoot, "src", "daemon", "main.ts"), "utf8");
   if (main.includes("is not wired in yet"))
     return { ready: false, reason: "schedctld's auto mode is not wired into its loop yet (src/daemon)" };
-  return {
-    ready: false,
-    reason:
-      "the guest has no clang and no nested qemu, and no pre-built, pre-verified policies are handed to it yet (src/demo/daemon.ts)",
-  };
+  return { ready: true };
 }

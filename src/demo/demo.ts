@@ -54,7 +54,7 @@ export async function demo(
     );
     return 2;
   }
-  const day: DayOptions = { seed, phaseSeconds, idleSeconds: 12 };
+  const day: DayOptions = { seed, phaseSeconds, idleSeconds: 12, pauseSeconds: 5 };
   const runs = buildSchedule(repetitions);
   const result = await showDay({
     io,

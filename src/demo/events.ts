@@ -72,6 +72,8 @@ export const StoreDump = z.object({
     .optional(),
   verdicts: z.object({ n: z.number(), passed: z.number().nullable() }).nullable().optional(),
   missing: z.string().optional(),
+  /** How long the dump waited for a swap in flight to finish. */
+  settleMs: z.number().optional(),
 });
 export type StoreDump = z.infer<typeof StoreDump>;
 

@@ -1,6 +1,7 @@
 // Runs inside the VM at the end of each run of the day, while the daemon still runs: prints what
 // its store says (phases, deployments, the controller's state) beside what the kernel says, as
-// one SCHEDCTL-RESULT line. Read-only: it never changes the daemon's database.
+// one SCHEDCTL-RESULT line. A swap in flight is let finish first (up to SETTLE_MS), so the two
+// are compared at rest. Read-only: it never changes the daemon's database.
 //
 //   node guest-dump.js STATE_DB RUN
 import { existsSync, readFileSync } from "node:fs";
@@ -25,13 +26,22 @@ function tableRows(db: Database.Database, sql: string): Record<string, unknown>[
   }
 }
 
-const report: Record<string, unknown> = {
-  load: "store",
-  run: Number(run),
-  kernel: { state: readSys("state"), ops: readSys("root/ops") },
-};
+const SETTLE_MS = 30_000;
+const IN_FLIGHT = new Set(["deploying", "rolling_back"]);
+
+function controllerPhase(db: Database.Database): string | undefined {
+  const state = tableRows(db, "SELECT state FROM deploy_state WHERE id = 1")[0]?.state;
+  return typeof state === "string" ? (JSON.parse(state) as { phase?: string }).phase : undefined;
+}
+
+const report: Record<string, unknown> = { load: "store", run: Number(run) };
 if (dbPath && existsSync(dbPath)) {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  const started = Date.now();
+  while (IN_FLIGHT.has(controllerPhase(db) ?? "") && Date.now() - started < SETTLE_MS)
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  report.settleMs = Date.now() - started;
+  report.kernel = { state: readSys("state"), ops: readSys("root/ops") };
   report.phases = tableRows(db, "SELECT at, class, signature FROM phase_changes ORDER BY id");
   report.deployments = tableRows(
     db,
@@ -52,6 +62,7 @@ if (dbPath && existsSync(dbPath)) {
   report.verdicts = tableRows(db, "SELECT COUNT(*) AS n, SUM(passed) AS passed FROM verdicts")[0] ?? null;
   db.close();
 } else {
+  report.kernel = { state: readSys("state"), ops: readSys("root/ops") };
   report.missing = dbPath ?? "no state database named";
 }
 console.log(RESULT_MARKER + JSON.stringify(report));

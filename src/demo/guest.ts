@@ -11,7 +11,8 @@ import { DAEMON_PREFIX } from "./events.ts";
 export const LOADS = {
   /** The service: a messenger waking two SCHED_OTHER workers; one round lasts this long. */
   service: (seconds: number) => `wakelat --seconds=${seconds} --workers=2 --work-us=300`,
-  hogs: (seconds: number) => `cpuhog --workers=2 --seconds=${seconds}`,
+  /** Half-busy CPU hogs: under fully busy ones the default's p99 sits at wakelat's histogram ceiling. */
+  hogs: (seconds: number) => `stress-ng --cpu 2 --cpu-load 50 --timeout ${seconds}s --quiet`,
   build: "buildsim --units=40 --jobs=4 --work-us=30000",
   batch: "batchsim --tasks=40 --short-ms=100 --long-ms=2000",
 } as const;
@@ -46,8 +47,15 @@ say "{\\"load\\":\\"day\\",\\"event\\":\\"done\\",\\"t\\":$(up)}"
 `;
 }
 
-const PRELUDE = `CG=/sys/fs/cgroup
-for unit in ${Object.values(UNITS).join(" ")}; do mkdir -p "$CG/$unit"; done
+/**
+ * The units' cgroups, made first thing in a fresh guest: cgroupfs hands out inode numbers (the
+ * cgroup ids policies are compiled with) in creation order, so a probe boot running the same
+ * line learns the ids the day's guest will have (policies.ts).
+ */
+export const CGROUP_SETUP = `CG=/sys/fs/cgroup
+for unit in ${Object.values(UNITS).join(" ")}; do mkdir -p "$CG/$unit"; done`;
+
+const PRELUDE = `${CGROUP_SETUP}
 for slice in system.slice user.slice batch.slice; do echo +cpu >"$CG/$slice/cgroup.subtree_control" 2>/dev/null; done
 echo 1 >/proc/sys/kernel/sysrq
 # Node compiles each module once for all the runs' daemons: later starts are quicker.
@@ -63,15 +71,17 @@ round() {
   echo "$out" | sed -n "s|^.*SCHEDCTL-RESULT {|SCHEDCTL-RESULT {\\"run\\":$r,\\"phase\\":$p,\\"unit\\":\\"$unit\\",\\"start\\":$start,\\"end\\":$end,|p"
 }
 rounds() { until_s=$1; shift; while [ "$(now)" -lt "$until_s" ]; do round "$@"; done; }
+# Reads with the shell's own "read": a fork costs much CPU under emulation.
 watch_kernel() {
   last=
   while :; do
-    state=$(cat /sys/kernel/sched_ext/state 2>/dev/null); ops=$(cat /sys/kernel/sched_ext/root/ops 2>/dev/null)
+    state=; ops=
+    { read -r state </sys/kernel/sched_ext/state; read -r ops </sys/kernel/sched_ext/root/ops; } 2>/dev/null
     if [ "$state/$ops" != "$last" ]; then
       say "{\\"load\\":\\"kernel\\",\\"t\\":$(up),\\"state\\":\\"$state\\",\\"ops\\":\\"$ops\\"}"
       last="$state/$ops"
     fi
-    sleep 0.2
+    sleep 0.3
   done
 }
 watch_kernel & WATCH=$!

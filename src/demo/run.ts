@@ -17,6 +17,7 @@ import { buildDay, type DayOptions, type DayPhase, daySeconds, type ScheduledRun
 import { type DayEvent, parseConsole, parseConsoleLine } from "./events.ts";
 import { type Ejection, guestScript } from "./guest.ts";
 import { collectRuns, type RunRecord } from "./kpi.ts";
+import { guestCgroupIds, prebuildForGuest } from "./policies.ts";
 import { assertReadyForDay } from "./preflight.ts";
 import { transpileForGuest } from "./transpile.ts";
 
@@ -24,7 +25,8 @@ import { transpileForGuest } from "./transpile.ts";
 // (again when the emulator crashes the guest, counting the reruns), and reads back every run.
 
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
-const DAEMON_START_SECONDS = 60;
+/** Node starts slowly under emulation, slower still on a busy host. */
+const DAEMON_START_SECONDS = 150;
 
 export interface DayRunOptions {
   cacheDir: string;
@@ -67,6 +69,10 @@ export async function runDay(options: DayRunOptions): Promise<DayOutcome> {
   try {
     const jsRoot = join(work, "jsdist");
     transpileForGuest(PROJECT_ROOT, jsRoot);
+    const sandbox =
+      options.sandbox ?? createQemuSandbox({ cacheDir: options.cacheDir, logger: options.logger });
+    const ids = await guestCgroupIds(sandbox, options.cacheDir);
+    const objects = await prebuildForGuest(options.cacheDir, join(work, "build"), ids);
     const config = join(work, "schedctl.toml");
     writeFileSync(config, daemonConfigToml(options.daemon ?? DEFAULT_DAEMON_SETTINGS));
     const script = guestScript({
@@ -76,8 +82,6 @@ export async function runDay(options: DayRunOptions): Promise<DayOutcome> {
       daemonStartSeconds: DAEMON_START_SECONDS,
       eject: options.eject,
     });
-    const sandbox =
-      options.sandbox ?? createQemuSandbox({ cacheDir: options.cacheDir, logger: options.logger });
     const { result, reruns } = await runRetryingCrashes(
       sandbox,
       {
@@ -85,6 +89,7 @@ export async function runDay(options: DayRunOptions): Promise<DayOutcome> {
         files: [
           { hostPath: jsRoot, guestPath: GUEST_JS_ROOT },
           { hostPath: config, guestPath: GUEST_CONFIG },
+          ...objects,
         ],
         timeoutMs: dayTimeoutMs(day, options.runs.length),
         signal: options.signal,

@@ -1,9 +1,15 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../../src/config/load.ts";
-import { DEFAULT_DAEMON_SETTINGS, daemonArgs, daemonConfigToml } from "../../../src/demo/daemon.ts";
+import {
+  DEFAULT_DAEMON_SETTINGS,
+  daemonArgs,
+  daemonConfigToml,
+  GUEST_CACHE,
+} from "../../../src/demo/daemon.ts";
 import { buildDay, buildSchedule, daySeconds } from "../../../src/demo/day.ts";
 import { guestScript } from "../../../src/demo/guest.ts";
+import { dayCgroups } from "../../../src/demo/policies.ts";
 import { tempDir, writeTree } from "../../helpers/tmp.ts";
 
 describe("the day", () => {
@@ -30,6 +36,18 @@ describe("the day", () => {
     const day = buildDay({ seed: 1, phaseSeconds: 15, idleSeconds: 5, pauseSeconds: 4, short: true });
     expect(day.map((p) => p.pauseSeconds)).toEqual([0, 0, 4, 4, 4]);
     expect(daySeconds(day)).toBe(5 + 4 * 15 + 3 * 4);
+  });
+
+  it("knows every cgroup it makes, parents first, for the probe of their ids", () => {
+    expect(dayCgroups()).toEqual([
+      "/system.slice",
+      "/system.slice/api.service",
+      "/user.slice",
+      "/user.slice/build.scope",
+      "/batch.slice",
+      "/batch.slice/jobs.service",
+      "/user.slice/hogs.scope",
+    ]);
   });
 
   it("has each phase once on the short day", () => {
@@ -97,6 +115,9 @@ describe("the guest script", () => {
     const { config } = loadConfig(`${dir}/schedctl.toml`);
     expect(config.llm.provider).toBe("none");
     expect(config.deploy.probation_seconds).toBe(DEFAULT_DAEMON_SETTINGS.probationSeconds);
+    // No clang and no nested qemu in the guest: prebuilt objects, verified by the guest's kernel.
+    expect(config.verify).toMatchObject({ cache_dir: GUEST_CACHE, dynamic: "probation-only" });
+    expect(config.decide.seed).toBe(DEFAULT_DAEMON_SETTINGS.plannerSeed);
     expect(daemonArgs("learned", "/s")).not.toContain("--observe-only");
   });
 });
