@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildDay, buildSchedule } from "../../../src/demo/day.ts";
+import { demo } from "../../../src/demo/demo.ts";
 import { parseConsoleLine } from "../../../src/demo/events.ts";
 import type { RunRecord } from "../../../src/demo/kpi.ts";
 import { LiveView, storeAgreesWithKernel } from "../../../src/demo/live.ts";
@@ -214,5 +215,31 @@ describe("what the day needs", () => {
     ]);
     writeFileSync(join(kernel, "config"), "CONFIG_SCHED_CLASS_EXT=y\n");
     expect(missingForDay({ cacheDir, path: bin })).toEqual([]);
+  });
+});
+
+describe("schedctl demo", () => {
+  const capture = () => {
+    let text = "";
+    const stream = { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream;
+    return { stream, text: () => text };
+  };
+
+  it("stops before booting when the kernel is not cached, naming it and the command that gets it", async () => {
+    const cacheDir = tempDir();
+    const out = capture();
+    const err = capture();
+    const status = await demo(["--cache-dir", cacheDir], { out: out.stream, err: err.stream });
+    expect(status).toBe(3);
+    expect(err.text()).toContain(`no sched_ext kernel is cached in ${cacheDir}/kernel`);
+    expect(err.text()).toContain("get it with: SCHEDCTL_CACHE_DIR=");
+  });
+
+  it("refuses bad options with its usage", async () => {
+    const err = capture();
+    expect(await demo(["--phase-seconds", "2"], { out: capture().stream, err: err.stream })).toBe(2);
+    expect(err.text()).toMatch(/--phase-seconds must be 10\.\.600/);
+    expect(await demo(["--bogus"], { out: capture().stream, err: err.stream })).toBe(2);
+    expect(err.text()).toMatch(/usage: schedctl demo/);
   });
 });
