@@ -1,34 +1,20 @@
-// What the sandbox guest runs from:
-//   base    a zstd cpio initramfs: busybox, bpftool, stress-ng, cyclictest, hackbench, our load
-//           generators, the libraries Node needs, virtio_blk, /init (cached, keyed by its inputs)
-//   runtime a read-only ext4 disk image: the Node runtime and the project's production
-//           node_modules, mounted at /runtime (cached likewise). A disk rather than an initramfs
-//           layer: under TCG the kernel took 7-20 s to unpack those 190 MB on every boot, while
-//           a disk is read only as far as Node touches it.
-//   run     a small cpio layer per run, concatenated after base: the project's own files (src/,
-//           bpf/, package.json), the run's files, its payload script
-import { createHash } from "node:crypto";
 import {
   chmodSync,
   copyFileSync,
   cpSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
-  readdirSync,
   realpathSync,
-  renameSync,
-  rmSync,
-  statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, dirname, join, relative } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Logger } from "../log/logger.ts";
-import { requireTool, run, which } from "./exec.ts";
+import { buildArchive, fingerprint } from "./archive.ts";
+import { requireTool, run } from "./exec.ts";
 import { ensureLoads } from "./loads.ts";
 import { ensureKernelModules } from "./modules.ts";
+import { ensureRuntimeDisk } from "./runtime-disk.ts";
 import { EXIT_MARKER, type VmFile } from "./types.ts";
 
 /** Where the project sits inside the guest; the payload script starts there. */
@@ -96,7 +82,7 @@ export async function ensureInitramfsLayers(cacheDir: string, logger?: Logger): 
   const node = realpathSync(process.execPath);
   return {
     base: await ensureBase(dir, cacheDir, node, logger),
-    runtime: await ensureRuntime(dir, node, logger),
+    runtime: await ensureRuntimeDisk(dir, node, logger),
   };
 }
 
@@ -151,57 +137,6 @@ async function ensureBase(dir: string, cacheDir: string, node: string, logger?: 
   return out;
 }
 
-/** The runtime disk: the Node this process runs on (scripts/setup.sh's Node 26), production node_modules. */
-async function ensureRuntime(dir: string, node: string, logger?: Logger): Promise<string> {
-  const mke2fs = requireTool("mke2fs", "e2fsprogs", "to build the sandbox's runtime disk");
-  const lock = join(PROJECT_ROOT, "package-lock.json");
-  const manifest = existsSync(lock) ? lock : join(PROJECT_ROOT, "package.json");
-  const out = join(dir, `runtime-${fingerprint([node, manifest], LAYOUT + process.version)}.ext4`);
-  if (existsSync(out)) return out;
-
-  logger?.info({ out }, "building the sandbox's runtime disk (Node and production node_modules)");
-  const packages = await productionPackages();
-  const root = mkdtempSync(join(tmpdir(), "schedctl-runtime-"));
-  const partial = `${out}.tmp-${process.pid}`;
-  try {
-    mkdirSync(join(root, "bin"));
-    copyFileSync(node, join(root, "bin/node"));
-    // Its debug info is a third of the binary: strip it, the guest never needs it.
-    const strip = which("strip");
-    if (strip) await run(strip, [join(root, "bin/node")]);
-    for (const pkg of packages) {
-      cpSync(pkg, join(root, relative(PROJECT_ROOT, pkg)), {
-        recursive: true,
-        dereference: true,
-        filter: (src) => keepInGuest(pkg, src),
-      });
-    }
-    const bytes = Number((await run("du", ["-sb", root])).split("\t")[0]);
-    const megabytes = Math.ceil((bytes * 1.2) / 1048576) + 32;
-    await run(mke2fs, [
-      "-q",
-      "-t",
-      "ext4",
-      "-O",
-      "^has_journal",
-      "-m",
-      "0",
-      "-L",
-      "schedctl-rt",
-      "-d",
-      root,
-      partial,
-      `${megabytes}M`,
-    ]);
-    renameSync(partial, out);
-    pruneOlderLayers(out);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-    rmSync(partial, { force: true });
-  }
-  return out;
-}
-
 /** Builds the per-run layer into `out`: the project's sources, the run's files, the payload. */
 export async function buildRunArchive(out: string, script: string, files: VmFile[] = []): Promise<void> {
   await buildArchive(out, async (root) => {
@@ -220,36 +155,6 @@ export async function buildRunArchive(out: string, script: string, files: VmFile
     mkdirSync(join(root, dirname(GUEST_PAYLOAD)), { recursive: true });
     writeFileSync(join(root, GUEST_PAYLOAD), script);
   });
-}
-
-/** Paths of the packages `npm ls --omit=dev` lists: production dependencies only. */
-async function productionPackages(): Promise<string[]> {
-  const npm = which("npm", `${dirname(process.execPath)}:${process.env.PATH ?? ""}`);
-  const modules = join(PROJECT_ROOT, "node_modules");
-  if (!npm) {
-    // An installed schedctl (the .deb) ships production dependencies only, and no npm: take it all.
-    return existsSync(modules) ? [modules] : [];
-  }
-  // npm ls exits non-zero on harmless problems (an extraneous package); its list is still complete.
-  const out = await run(npm, ["ls", "--omit=dev", "--all", "--parseable"], {
-    cwd: PROJECT_ROOT,
-    allowFailure: true,
-  }).catch((error: Error) => {
-    throw new Error(`npm ls --omit=dev failed in ${PROJECT_ROOT}: ${error.message}`);
-  });
-  return out
-    .split("\n")
-    .filter((p) => p.includes("/node_modules/"))
-    .sort();
-}
-
-/** Native sources and other platforms' prebuilt binaries are dead weight in the guest. */
-function keepInGuest(pkg: string, src: string): boolean {
-  const rel = relative(pkg, src);
-  if (rel.startsWith("node_modules")) return false; // nested packages come on their own
-  if (existsSync(join(pkg, "binding.gyp")) && /^(deps|src)(\/|$)/.test(rel)) return false;
-  const prebuilt = /^prebuilds\/([^/]+)/.exec(rel)?.[1];
-  return prebuilt === undefined || prebuilt.startsWith("linux-x64");
 }
 
 /** Copies a binary to `guestPath` and every library ldd lists for it to the same path in the guest. */
@@ -271,53 +176,4 @@ async function copyLibraries(binary: string, root: string): Promise<void> {
       copyFileSync(lib, libTo);
     }
   }
-}
-
-/**
- * Stages a tree in a temp dir, then writes it as a newc cpio, atomically. zstd rather than gzip:
- * the guest kernel unpacks it faster under emulation, and Linux takes mixed formats in one initrd.
- */
-export async function buildArchive(out: string, stage: (root: string) => Promise<void>): Promise<void> {
-  requireTool("cpio", "cpio", "to build the sandbox's initramfs");
-  requireTool("zstd", "zstd", "to compress the sandbox's initramfs");
-  const root = mkdtempSync(join(tmpdir(), "schedctl-initramfs-"));
-  const partial = `${out}.tmp-${process.pid}`;
-  try {
-    await stage(root);
-    await run(
-      "bash",
-      [
-        "-c",
-        'set -o pipefail; find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | zstd -q -3 -T0 -c >"$0"',
-        partial,
-      ],
-      { cwd: root },
-    );
-    renameSync(partial, out);
-    pruneOlderLayers(out);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-    rmSync(partial, { force: true });
-  }
-}
-
-/** A rebuilt layer replaces the one before it: keep only the newest of each kind. */
-function pruneOlderLayers(out: string): void {
-  const kind = /^(base|runtime|rootdisk)-/.exec(basename(out))?.[1];
-  if (!kind) return;
-  for (const name of readdirSync(dirname(out))) {
-    if (name.startsWith(`${kind}-`) && join(dirname(out), name) !== out && !name.includes(".tmp-")) {
-      rmSync(join(dirname(out), name), { force: true });
-    }
-  }
-}
-
-/** A cheap content key: each input's path, size and mtime, plus any inline text. */
-export function fingerprint(paths: string[], text: string): string {
-  const hash = createHash("sha256").update(text);
-  for (const path of paths) {
-    const s = statSync(path);
-    hash.update(`${path}\0${s.size}\0${s.mtimeMs}\0`);
-  }
-  return hash.digest("hex").slice(0, 16);
 }

@@ -7,8 +7,8 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Logger } from "../log/logger.ts";
+import { buildArchive, fingerprint } from "./archive.ts";
 import { requireTool } from "./exec.ts";
-import { buildArchive, fingerprint } from "./initramfs.ts";
 import { defaultCacheDir } from "./kernel-image.ts";
 import { ensureKernelModules } from "./modules.ts";
 

@@ -36,13 +36,18 @@ export function createQemuSandbox(options: QemuSandboxOptions = {}): Sandbox {
     async run(run: VmRunOptions): Promise<VmResult> {
       run.signal?.throwIfAborted();
       const kernel = await ensureSandboxKernel({ cacheDir, logger });
-      const layers = await ensureInitramfsLayers(cacheDir, logger);
       const work = mkdtempSync(join(tmpdir(), "schedctl-vm-"));
       try {
         const runLayer = join(work, "run.cpio.zst");
         await buildRunArchive(runLayer, run.script, run.files);
         const initrd = join(work, "initrd");
-        await concatenate([layers.base, runLayer], initrd);
+        let layers = await ensureInitramfsLayers(cacheDir, logger);
+        // A process running another version of this code may have pruned it meanwhile: rebuild.
+        await concatenate([layers.base, runLayer], initrd).catch(async (error: NodeJS.ErrnoException) => {
+          if (error.code !== "ENOENT") throw error;
+          layers = await ensureInitramfsLayers(cacheDir, logger);
+          await concatenate([layers.base, runLayer], initrd);
+        });
         const withNode = run.node !== false;
         const command = qemuCommand({
           kernel: kernel.vmlinuz,
