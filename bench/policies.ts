@@ -94,15 +94,15 @@ function report(order: string[], figures: Figures[], reruns: number): void {
     `\nbuilt-in policies vs the kernel default: median of ${REPS} interleaved repetitions, one boot (${reruns} reruns)`,
   );
   console.log(
-    `${"policy".padEnd(14)}${"p99 wake-up".padStart(13)}${"hackbench".padStart(11)}${"cpu job".padStart(9)}  state`,
+    `${"policy".padEnd(14)}${"p99 wake-up".padStart(13)}${"hackbench".padStart(12)}${"cpu job".padStart(12)}  state`,
   );
   console.log(
-    `${"default band".padEnd(14)}${defaults("p99_us").padStart(13)}${defaults("hackbench_s").padStart(11)}${defaults("job_s").padStart(9)}`,
+    `${"default band".padEnd(14)}${defaults("p99_us").padStart(13)}${defaults("hackbench_s").padStart(12)}${defaults("job_s").padStart(12)}`,
   );
   for (const policy of order.slice(1)) {
     const states = [...new Set(Array.from({ length: REPS }, (_, i) => get(policy, i + 1).state))].join(",");
     console.log(
-      `${policy.padEnd(14)}${fmt(median(ratios(policy, "p99_us"))).padStart(13)}${fmt(median(ratios(policy, "hackbench_s"))).padStart(11)}${fmt(median(ratios(policy, "job_s"))).padStart(9)}  ${states}`,
+      `${policy.padEnd(14)}${fmt(median(ratios(policy, "p99_us"))).padStart(13)}${fmt(median(ratios(policy, "hackbench_s"))).padStart(12)}${fmt(median(ratios(policy, "job_s"))).padStart(12)}  ${states}`,
     );
   }
   console.log(
