@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { which } from "../../../src/sandbox/exec.ts";
+import { requireTool, which } from "../../../src/sandbox/exec.ts";
 import { compareVersions, ensureSandboxKernel, extractVmlinux } from "../../../src/sandbox/kernel-image.ts";
 import { tempDir, writeTree } from "../../helpers/tmp.ts";
 
@@ -50,5 +50,15 @@ describe("extractVmlinux", () => {
     await expect(
       extractVmlinux(join(dir, "vmlinuz"), join(dir, "vmlinux"), which("zstd") ?? "zstd"),
     ).rejects.toThrow(/no zstd payload/);
+  });
+});
+
+describe("requireTool", () => {
+  it("names the missing tool, what it is for and the command that installs it", () => {
+    expect(() =>
+      requireTool("qemu-system-nonexistent", "qemu-system-x86", "to boot the sched_ext kernel"),
+    ).toThrow(
+      "qemu-system-nonexistent is missing (needed to boot the sched_ext kernel); install it with `apt-get install qemu-system-x86` or run scripts/setup.sh",
+    );
   });
 });
