@@ -102,8 +102,11 @@ export class Autopilot implements LoopHandler {
     if (mode !== "observe") await this.start();
     this.#mode = mode;
     if (!this.#started) return;
-    if (mode === "auto") this.#d.controller.resume();
-    else this.#d.controller.pause();
+    if (mode === "auto") {
+      // Auto hands the kernel back to the autopilot: an operator's pin ends here.
+      this.#d.controller.unpin();
+      this.#d.controller.resume();
+    } else this.#d.controller.pause();
     if (mode !== "auto") this.#cancel(`mode ${mode}`);
   }
 

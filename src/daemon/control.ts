@@ -213,7 +213,9 @@ export class StageControl {
       policy: name,
       hash: prepared.ref.hash,
       state: state.phase,
-      message: `${name} attached; on probation for ${this.#s.controller.state.probation ? "its window" : "0 s"}, pinned until rolled back or the mode changes`,
+      message: `${name} attached and pinned (the autopilot leaves it until a rollback or mode auto)${
+        state.probation ? `; on probation until ${new Date(state.probation.until).toISOString()}` : ""
+      }`,
     };
   }
 
