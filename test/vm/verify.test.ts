@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
+import type { Placed } from "../../src/deploy/types.ts";
 import { systemClock } from "../../src/host/clock.ts";
 import { createMemoryLogger } from "../../src/log/logger.ts";
 import { builtinPolicy } from "../../src/policies/catalogue.ts";
@@ -12,7 +13,8 @@ import { openDb } from "../../src/store/db.ts";
 import { SqliteVerdictStore, VERDICT_MIGRATIONS } from "../../src/store/verdicts.ts";
 import { requestFor } from "../../src/verify/build.ts";
 import { Verifier } from "../../src/verify/verifier.ts";
-import { describeVm, vmSandbox } from "../helpers/vm.ts";
+import { consoleTail, describeVm, runInVm, vmSandbox } from "../helpers/vm.ts";
+import { guestRun, scenarioResults } from "./guest/harness.ts";
 import { misnamedPolicy, stallingPolicy, uncompilablePolicy, unverifiablePolicy } from "./guest/policies.ts";
 
 // The Execution Verifier end to end: real clang and bpftool for the static stage, the sched_ext
@@ -22,10 +24,11 @@ const work = mkdtempSync(join(tmpdir(), "schedctl-verify-vm-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describeVm("the Execution Verifier", () => {
-  it("stops each bad candidate at its stage with the log, passes a good one, and never recomputes a verdict", async () => {
+  it("stops each bad candidate at its stage with the log, passes a good one, never recomputes a verdict, and deploy refuses every failed one", async () => {
     const kernel = await ensureSandboxKernel({ cacheDir: defaultCacheDir() });
     const compiler = new PolicyCompiler({ cacheDir: work, vmlinuxH: kernel.vmlinuxH });
-    const store = new SqliteVerdictStore(openDb(join(work, "state.db"), VERDICT_MIGRATIONS));
+    const db = openDb(join(work, "state.db"), VERDICT_MIGRATIONS);
+    const store = new SqliteVerdictStore(db);
     let boots = 0;
     const sandbox: Sandbox = {
       run: (options) => {
@@ -80,5 +83,64 @@ describeVm("the Execution Verifier", () => {
     const again = await verifier.verify(requests);
     expect(boots, "cached verdicts are never recomputed").toBe(1);
     expect(again).toEqual([fifo, broken, misnamed, unverifiable, stalling]);
+
+    // Deploy's side: none of the refused candidates (nor one never verified) reaches the kernel.
+    const objects: Record<string, Placed> = {};
+    for (const policy of [misnamedPolicy(), unverifiablePolicy(), stallingPolicy(0)]) {
+      const built = await compiler.compile(policy);
+      objects[policy.manifest.name] = placed(built.ref, `/deploy/${built.ref.hash}.bpf.o`, built.opsName);
+    }
+    const neverVerified = await compiler.compile(builtinPolicy("fifo"), { slice_us: 3000 });
+    objects["never-verified"] = placed(
+      neverVerified.ref,
+      `/deploy/${neverVerified.ref.hash}.bpf.o`,
+      "schedctl_fifo",
+    );
+    objects.broken = placed(broken!.policy, "/deploy/none.bpf.o", "schedctl_stall");
+    db.pragma("wal_checkpoint(TRUNCATE)");
+    db.close();
+    const guest = guestRun(
+      join(work, "guest"),
+      [{ name: "refuse", load: "plain" }],
+      { db: "/tmp/state.db", policies: objects, probationSeconds: 3, regressionRatio: 1.25 },
+      join(work, "state.db"),
+      Object.values(objects)
+        .filter((p) => p.loadable.kind === "object" && !p.loadable.objectPath.endsWith("none.bpf.o"))
+        .map((p) => ({
+          hostPath: join(work, "objects", `${p.ref.hash}.bpf.o`),
+          guestPath: (p.loadable as { objectPath: string }).objectPath,
+        })),
+    );
+    const run = await runInVm({ ...guest, timeoutMs: 240_000 });
+    const report = scenarioResults(run.results, "refuse").find((r) => !("step" in r)) as
+      | { answers: Record<string, { accepted: boolean; reason?: string }>; before: object; after: object }
+      | undefined;
+    expect(report, consoleTail(run, 60)).toBeDefined();
+    expect(report!.answers).toEqual({
+      misnamed: {
+        accepted: false,
+        reason: expect.stringMatching(/failed at the static stage: static rules refused/),
+      },
+      unverifiable: {
+        accepted: false,
+        reason: expect.stringMatching(/failed at the kernel stage: kernel verifier refused/),
+      },
+      "stall-0": {
+        accepted: false,
+        reason: expect.stringMatching(/failed at the dynamic stage: dynamic run failed/),
+      },
+      "never-verified": { accepted: false, reason: "it has no verdict: verify it first" },
+      broken: {
+        accepted: false,
+        reason: expect.stringMatching(/failed at the static stage: does not compile/),
+      },
+    });
+    // The kernel's word: nothing was enabled, nothing pinned.
+    expect(report!.before).toMatchObject({ state: "disabled", links: [] });
+    expect(report!.after).toEqual(report!.before);
   });
 });
+
+function placed(ref: Placed["ref"], objectPath: string, opsName: string): Placed {
+  return { ref, loadable: { kind: "object", hash: ref.hash, objectPath, opsName } };
+}
