@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { createLogger } from "../log/logger.ts";
 import { defaultCacheDir } from "../sandbox/kernel-image.ts";
 import { buildDay, buildSchedule, type DayOptions, type ScheduledRun } from "./day.ts";
 import type { DayEvent } from "./events.ts";
@@ -27,7 +28,7 @@ export async function demo(
     ({ values } = parseArgs({
       args: argv,
       options: {
-        "phase-seconds": { type: "string", default: "20" },
+        "phase-seconds": { type: "string", default: "15" },
         repetitions: { type: "string", default: "1" },
         seed: { type: "string", default: "1" },
         out: { type: "string", default: "schedctl-demo" },
@@ -119,6 +120,8 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
       eject: options.eject,
       onEvent,
       onLine: process.env.SCHEDCTL_VM_ECHO ? (l) => io.err.write(`vm| ${l}\n`) : undefined,
+      // A boot the emulator crashed is run again from the start: say so (as JSON on stderr).
+      logger: createLogger({ level: "warn" }),
     });
   } catch (error) {
     if (ticker) clearInterval(ticker);

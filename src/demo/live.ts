@@ -33,6 +33,8 @@ export class LiveView {
     switch (event.kind) {
       case "mark": {
         const m = event.mark;
+        // A guest the emulator crashed is booted again: its clock starts over.
+        if (m.event === "run-start" && m.t < this.#now) this.#now = 0;
         this.#now = Math.max(this.#now, m.t);
         if (m.event === "run-start") {
           this.#run = this.#runs.find((r) => r.index === m.run);
