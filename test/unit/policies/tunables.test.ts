@@ -10,7 +10,7 @@ describe("resolveTunables", () => {
   it("fills in defaults and keeps given values", () => {
     expect(resolveTunables(latency, { slice_us: 2000 })).toEqual({
       interactive_us: 1000,
-      preempt_min_us: 100,
+      preempt_min_us: 400,
       slice_us: 2000,
     });
   });
