@@ -51,6 +51,8 @@ export interface RunRecord {
   start: number;
   end: number | undefined;
   phases: PhaseRecord[];
+  /** The kernel's scheduler from the first phase's start to the last one's end, pauses included. */
+  policies: PolicySpan[];
   daemon: DaemonLine[];
   store: StoreDump | undefined;
   kernelAfterStop: string | undefined;
@@ -150,6 +152,7 @@ export function collectRuns(events: readonly DayEvent[]): RunRecord[] {
           start: m.t,
           end: undefined,
           phases: [],
+          policies: [],
           daemon: [],
           store: undefined,
           kernelAfterStop: undefined,
@@ -180,6 +183,9 @@ export function collectRuns(events: readonly DayEvent[]): RunRecord[] {
   }
   const timeline = policyTimeline(kernel, lastT);
   for (const run of runs.values()) {
+    const first = run.phases[0];
+    const last = run.phases.at(-1);
+    if (first && last) run.policies = clip(timeline, first.start, last.end);
     for (const phase of run.phases) {
       phase.kpis = phaseKpis(phase.rounds);
       phase.policies = clip(timeline, phase.start, phase.end);

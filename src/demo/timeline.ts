@@ -38,9 +38,7 @@ export function timelineModel(baseline: RunRecord, autopilot: RunRecord, subtitl
   );
   const lane = (run: RunRecord, label: string) => ({
     label,
-    spans: run.phases
-      .flatMap((p) => p.policies)
-      .map((s) => ({ ...s, from: shift(run, s.from), to: shift(run, s.to) })),
+    spans: run.policies.map((s) => ({ ...s, from: shift(run, s.from), to: shift(run, s.to) })),
     markers: [
       ...run.ejections.map((t) => ({ t: shift(run, t), label: "ejected" })),
       ...run.daemon
@@ -112,7 +110,7 @@ export function renderTimeline(model: TimelineModel): string {
     for (const s of lane.spans) {
       const w = x(s.to) - x(s.from);
       out.push(`<rect x="${x(s.from)}" y="${y}" width="${r1(w)}" height="22" fill="${colourOf(s.policy)}"/>`);
-      if (w > 50)
+      if (w > 8 + 6.5 * shortName(s.policy).length)
         out.push(
           `<text x="${r1(x(s.from) + 4)}" y="${y + 15}" font-size="11" fill="#fff">${esc(shortName(s.policy))}</text>`,
         );

@@ -34,6 +34,10 @@ function run(index: number, mode: RunRecord["mode"], policy: string, p99s: numbe
             },
           ],
     store: undefined,
+    policies: [
+      { from: base + 2, to: base + 15, policy: "default" },
+      { from: base + 15, to: base + 42, policy },
+    ],
     kernelAfterStop: "disabled",
     ejections: mode === "baseline" ? [] : [base + 28],
     phases: [
