@@ -32,7 +32,7 @@ try {
   const { result, reruns } = await runRetryingCrashes(
     createQemuSandbox(),
     { script, files, timeoutMs: 600_000 },
-    3,
+    5, // under TCG a boot dies of an emulator fault (Oops: int3) now and then
   );
   const report = scenarioResults(result.results, "swap").find((r) => !("step" in r)) as
     | {

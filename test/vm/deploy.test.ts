@@ -44,7 +44,7 @@ function bootWith(scenarios: ScenarioRun[]): () => VmRun {
       probationSeconds: 3,
       regressionRatio: 1.25,
     });
-    run = await runInVm({ script, files, timeoutMs: 420_000 });
+    run = await runInVm({ script, files, timeoutMs: 420_000 }, 5);
     expect(run.exitCode, consoleTail(run, 80)).toBe(0);
   });
   return () => run!;
