@@ -55,7 +55,8 @@ try {
   }
   // The controller's own figure: detach start to the kernel reporting the new policy enabled.
   const controllerGaps = report.deployments
-    .slice(0, -1) // the first attach (from the default) is not a swap
+    .slice(0, -1) // newest first; the first attach (from the default) is not a swap
+    .reverse()
     .map((d) => d.gapMs)
     .filter((g): g is number => g !== null);
 
