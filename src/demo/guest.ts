@@ -34,7 +34,7 @@ export interface GuestScriptOptions {
   dumpScript: string;
   /** Seconds the daemon may take to report its first phase before the day starts anyway. */
   daemonStartSeconds: number;
-  /** Eject the running scheduler (sysrq S) at this point of the day. */
+  /** Eject the running scheduler (sysrq S) at this point of the day, or as soon after as one runs. */
   eject?: Ejection;
 }
 
@@ -128,7 +128,7 @@ wait $BUILD`,
   };
   const ejection =
     eject && eject.run === r && eject.phase === p
-      ? `(sleep ${eject.afterSeconds}; say "{\\"load\\":\\"day\\",\\"event\\":\\"eject\\",\\"run\\":${r},\\"phase\\":${p},\\"t\\":$(up)}"; echo S >/proc/sysrq-trigger) &\n`
+      ? `(sleep ${eject.afterSeconds}; n=0; until grep -q enabled /sys/kernel/sched_ext/state || [ $n -ge 40 ]; do sleep 0.5; n=$((n+1)); done; say "{\\"load\\":\\"day\\",\\"event\\":\\"eject\\",\\"run\\":${r},\\"phase\\":${p},\\"t\\":$(up)}"; echo S >/proc/sysrq-trigger) &\n`
       : "";
   return `${phase.pauseSeconds ? `sleep ${phase.pauseSeconds}\n` : ""}${mark("phase-start")}
 END=$(( $(now) + ${s} ))
