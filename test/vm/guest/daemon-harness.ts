@@ -236,13 +236,12 @@ inunit /system.slice/api.service wakelat --seconds=900 --workers=2 --work-us=200
 
 /**
  * Runs the scripted LLM server inside the guest (127.0.0.1 only) and points the run's config at
- * it: "repair" writes a policy the kernel's verifier refuses, then fixes it when shown the log;
- * "give-up" never fixes it.
+ * it: it writes a policy the kernel's verifier refuses, then fixes it when shown the log.
  */
-export function withGuestLlm(run: string, mode: "repair" | "give-up"): Pick<DaemonRun, "before" | "after"> {
+export function withGuestLlm(run: string): Pick<DaemonRun, "before" | "after"> {
   const port = `/tmp/llm-${run}.port`;
   return {
-    before: `node ${GUEST_JS}/test/vm/guest/daemon-llm.js ${port} ${mode} & LLM=$!
+    before: `node ${GUEST_JS}/test/vm/guest/daemon-llm.js ${port} & LLM=$!
 n=0; while [ ! -s ${port} ] && [ $n -lt 120 ]; do sleep 1; n=$((n+1)); done
 sed -i "s/@LLM_PORT@/$(cat ${port})/" ${GUEST_DIR}/state-${run}/schedctl.toml`,
     after: "kill -TERM $LLM; wait $LLM",

@@ -2,12 +2,12 @@
 // schedctld to consult. It writes its port to PORT_FILE and serves until killed. The guest has
 // no network; this server is the only model it can reach.
 //
-//   node daemon-llm.js PORT_FILE repair|give-up
+//   node daemon-llm.js PORT_FILE
 import { writeFileSync } from "node:fs";
 import { advisor, startLlmServer } from "../../helpers/llm-server.ts";
 import { LLM_BROKEN, LLM_FIXED } from "./daemon-llm-policies.ts";
 
-const [portFile, mode] = process.argv.slice(2);
+const [portFile] = process.argv.slice(2);
 const write = (policy: { name: string; source: string }, rationale: string) => ({
   action: "write",
   name: policy.name,
@@ -22,13 +22,11 @@ const server = await startLlmServer(
         ? { action: "default", rationale: "nothing runs: the kernel default is fine", confidence: 0.9 }
         : write(LLM_BROKEN, "count enqueues and run a global FIFO with short slices"),
     repair: () =>
-      mode === "repair"
-        ? write(LLM_FIXED, "the verifier refused the unchecked map value: a plain global FIFO instead")
-        : write(LLM_BROKEN, "try again"),
+      write(LLM_FIXED, "the verifier refused the unchecked map value: a plain global FIFO instead"),
   }),
 );
 writeFileSync(portFile!, new URL(server.url).port);
 process.on("SIGTERM", () => {
-  console.log(`LLMREQUESTS ${mode} ${server.requests.length}`);
+  console.log(`LLMREQUESTS ${server.requests.length}`);
   void server.close().then(() => process.exit(0));
 });
