@@ -4,7 +4,7 @@
 // against-itself band beside each ratio. Prints the per-phase table and ends with one line:
 //   autopilot: latency_p50_ratio=L latency_p99_ratio=A build_ratio=B batch_ratio=C
 //              mixed_p99_ratio=D adapt_s=E regressions=K worst_ratio=W rollbacks=R noise_p99=N
-// Options (environment): AUTOPILOT_PHASE_SECONDS (18), AUTOPILOT_REPETITIONS (3),
+// Options (environment): AUTOPILOT_PHASE_SECONDS (15), AUTOPILOT_REPETITIONS (3),
 // AUTOPILOT_SEED (1), AUTOPILOT_OUT (where the timeline picture goes; default a temp dir).
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { buildSchedule } from "../src/demo/day.ts";
 import { showDay } from "../src/demo/demo.ts";
 import { defaultCacheDir } from "../src/sandbox/kernel-image.ts";
 
-const phaseSeconds = Number(process.env.AUTOPILOT_PHASE_SECONDS ?? 18);
+const phaseSeconds = Number(process.env.AUTOPILOT_PHASE_SECONDS ?? 15);
 const repetitions = Number(process.env.AUTOPILOT_REPETITIONS ?? 3);
 const seed = Number(process.env.AUTOPILOT_SEED ?? 1);
 

@@ -1,3 +1,5 @@
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createLogger } from "../log/logger.ts";
 import { defaultCacheDir } from "../sandbox/kernel-image.ts";
@@ -110,6 +112,12 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
   };
   const ticker = tty ? setInterval(() => draw([]), 1000) : undefined;
   const started = Date.now();
+  let consoleLog: string | undefined;
+  if (options.outDir) {
+    mkdirSync(options.outDir, { recursive: true });
+    consoleLog = join(options.outDir, "console.log");
+    writeFileSync(consoleLog, "");
+  }
   io.out.write("booting the sched_ext VM (kernel under qemu TCG); the day's phases follow\n");
   let outcome: Awaited<ReturnType<typeof runDay>>;
   try {
@@ -119,7 +127,12 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
       runs: options.runs,
       eject: options.eject,
       onEvent,
-      onLine: process.env.SCHEDCTL_VM_ECHO ? (l) => io.err.write(`vm| ${l}\n`) : undefined,
+      onLine: (line) => {
+        if (process.env.SCHEDCTL_VM_ECHO) io.err.write(`vm| ${line}\n`);
+        // The whole console, kept beside the picture: a boot the emulator crashes late still
+        // leaves its finished runs to read.
+        if (consoleLog) appendFileSync(consoleLog, `${line}\n`);
+      },
       // A boot the emulator crashed is run again from the start: say so (as JSON on stderr).
       logger: createLogger({ level: "warn" }),
     });
