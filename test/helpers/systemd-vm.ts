@@ -16,6 +16,8 @@ import { runQemu } from "../../src/sandbox/vm.ts";
 // SCHEDCTL_VM_ECHO=1 echoes the guest's console.
 
 const ROOT = join(import.meta.dirname, "../..");
+/** From qemu's start to the payload's first result line; about 1 min on a loaded 2-core host. */
+const BOOT_DEADLINE_MS = 300_000;
 
 export interface SystemdVmImages {
   kernel: string;
@@ -70,13 +72,32 @@ export async function runSystemdVm(images: SystemdVmImages, options: SystemdVmRu
     for (let reruns = 0; ; reruns++) {
       const started = Date.now();
       const resultAtMs: number[] = [];
-      const result = await runQemu(command, {
-        timeoutMs: options.timeoutMs,
-        onLine: (line) => {
-          if (line.includes(RESULT_MARKER)) resultAtMs.push(Date.now() - started);
-          if (process.env.SCHEDCTL_VM_ECHO === "1") process.stderr.write(`guest: ${line}\n`);
-        },
-      });
+      // A guest that prints nothing at all for minutes hung in early boot (seen once under TCG on
+      // a loaded host, behind `quiet`): give up on that boot rather than wait for the timeout.
+      const booting = new AbortController();
+      const deadline = setTimeout(
+        () => booting.abort(new Error(`no result line within ${BOOT_DEADLINE_MS / 1000} s of boot`)),
+        BOOT_DEADLINE_MS,
+      );
+      let result: VmResult;
+      try {
+        result = await runQemu(command, {
+          timeoutMs: options.timeoutMs,
+          signal: booting.signal,
+          onLine: (line) => {
+            if (line.includes(RESULT_MARKER)) {
+              clearTimeout(deadline);
+              resultAtMs.push(Date.now() - started);
+            }
+            if (process.env.SCHEDCTL_VM_ECHO === "1") process.stderr.write(`guest: ${line}\n`);
+          },
+        });
+      } catch (error) {
+        if (!booting.signal.aborted || reruns >= 1) throw error;
+        continue;
+      } finally {
+        clearTimeout(deadline);
+      }
       // Under TCG a boot now and then dies of an emulator fault; that says nothing of the package.
       if (!result.crashed || reruns >= 1) return { ...result, resultAtMs, reruns };
     }

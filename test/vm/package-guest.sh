@@ -33,8 +33,9 @@ emit boot 0 "$(uname -r)" "$(jq -cn --arg pid1 "$(cat /proc/1/comm)" --argjson k
   --argjson uptimeMs "$(uptime_ms)" '{pid1: $pid1, kernel: $kernel, uptimeMs: $uptimeMs}')"
 
 # No qemu in this guest for the sandbox stage: verified candidates go straight to probation.
+# Manual mode: only the test's own switch touches the kernel, so what it reads is what it did.
 mkdir -p /etc/schedctl/conf.d
-printf '[verify]\ndynamic = "probation-only"\n' >/etc/schedctl/conf.d/50-vm-test.toml
+printf '[daemon]\nmode = "manual"\n\n[verify]\ndynamic = "probation-only"\n' >/etc/schedctl/conf.d/50-vm-test.toml
 
 deb="$(ls /mnt/payload/schedctl_*_amd64.deb)"
 t0="$(uptime_ms)"
