@@ -2,7 +2,8 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 // The API key: a systemd credential (LoadCredential=llm-api-key:...) wins over a configured key
-// file. The file must be readable by its owner only, and owned by root or by us; the key itself
+// file. The package installs the credential's source empty (systemd 252 fails the unit when a
+// LoadCredential file is missing), so an empty credential means "none given here". The file must be readable by its owner only, and owned by root or by us; the key itself
 // never leaves this module except into the provider's request header.
 
 export const CREDENTIAL_NAME = "llm-api-key";
@@ -23,7 +24,7 @@ export function readApiKey(sources: KeySources): string | undefined {
   if (sources.credentialsDirectory) {
     const path = join(sources.credentialsDirectory, CREDENTIAL_NAME);
     const key = tryRead(path);
-    if (key !== undefined) return nonEmpty(key, path);
+    if (key !== undefined && key.trim() !== "") return nonEmpty(key, path);
   }
   if (!sources.keyFile) return undefined;
   const path = sources.keyFile;

@@ -37,6 +37,16 @@ describe("API key", () => {
     expect(() => readApiKey({ keyFile: join(dir, "empty") })).toThrow(/empty/);
     expect(readApiKey({})).toBeUndefined();
   });
+
+  it("treats the empty credential the package installs as no credential", () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, "creds"));
+    writeFileSync(join(dir, "creds", "llm-api-key"), "");
+    writeFileSync(join(dir, "key"), "from-file", { mode: 0o600 });
+    const credentialsDirectory = join(dir, "creds");
+    expect(readApiKey({ credentialsDirectory, keyFile: join(dir, "key") })).toBe("from-file");
+    expect(readApiKey({ credentialsDirectory })).toBeUndefined();
+  });
 });
 
 describe("budget", () => {
