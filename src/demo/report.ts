@@ -44,8 +44,9 @@ export interface DayReport {
 const ratio = (a: number | undefined, b: number | undefined) =>
   a === undefined || b === undefined || b <= 0 ? undefined : a / b;
 
-/** The largest deviation of a baseline run from the baseline median (0 with a single run). */
+/** The largest deviation of a baseline run from the baseline median (none below two runs). */
 export function noiseBand(values: readonly number[]): number | undefined {
+  if (values.length < 2) return undefined;
   const m = median(values);
   if (m === undefined || m <= 0) return undefined;
   return Math.max(...values.map((v) => Math.abs(v / m - 1)));

@@ -143,7 +143,7 @@ describe("KPIs and the report", () => {
     expect(judge(1.31, 0.3)).toBe("worse");
     expect(judge(0.6, 0.3)).toBe("better");
     expect(judge(undefined, 0.3)).toBe("n/a");
-    expect(noiseBand([10])).toBe(0);
+    expect(noiseBand([10])).toBeUndefined();
     expect(noiseBand([8, 10, 13])).toBeCloseTo(0.3);
     expect(median([3, 1, 2, 10])).toBe(2.5);
   });
