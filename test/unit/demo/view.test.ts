@@ -225,7 +225,11 @@ describe("what the day needs", () => {
 describe("schedctl demo", () => {
   const capture = () => {
     let text = "";
-    const stream = { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream;
+    const write = (s: string) => {
+      text += s;
+      return true;
+    };
+    const stream = { write } as unknown as NodeJS.WritableStream;
     return { stream, text: () => text };
   };
 
