@@ -83,8 +83,12 @@ export function renderTimeline(model: TimelineModel): string {
   const out: string[] = [];
   let y = 0;
   out.push(`<text x="${left}" y="28" font-size="18" font-weight="bold">${esc(model.title)}</text>`);
-  out.push(`<text x="${left}" y="48" font-size="12" fill="#555">${esc(model.subtitle)}</text>`);
-  y = 64;
+  // The subtitle's clauses (split at "; ") go on lines of their own.
+  const sub = model.subtitle.split("; ");
+  sub.forEach((line, i) => {
+    out.push(`<text x="${left}" y="${48 + 15 * i}" font-size="12" fill="#555">${esc(line)}</text>`);
+  });
+  y = 64 + 15 * (sub.length - 1);
 
   // Phases.
   out.push(`<text x="${left - 8}" y="${y + 17}" text-anchor="end" font-size="12">phase</text>`);
@@ -166,8 +170,15 @@ export function renderTimeline(model: TimelineModel): string {
 
   // Legend.
   let lx = left;
-  const ly = axisY + 52;
+  let ly = axisY + 52;
+  const legend = (width: number) => {
+    if (lx + width > left + plotW) {
+      lx = left;
+      ly += 20;
+    }
+  };
   for (const s of model.series) {
+    legend(14 + s.label.length * 7);
     out.push(
       `<circle cx="${lx + 5}" cy="${ly - 4}" r="5" fill="${s.color}"/>`,
       `<text x="${lx + 14}" y="${ly}" font-size="12">${esc(s.label)}</text>`,
@@ -175,6 +186,7 @@ export function renderTimeline(model: TimelineModel): string {
     lx += 14 + s.label.length * 7 + 20;
   }
   for (const [policy, colour] of colours) {
+    legend(16 + shortName(policy).length * 7);
     out.push(
       `<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${colour}"/>`,
       `<text x="${lx + 16}" y="${ly}" font-size="12">${esc(shortName(policy))}</text>`,
