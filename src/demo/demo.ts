@@ -112,12 +112,19 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
   };
   const ticker = tty ? setInterval(() => draw([]), 1000) : undefined;
   const started = Date.now();
+  // The whole console, kept beside the picture (created with the first line, so a preflight
+  // failure leaves nothing behind): a boot the emulator crashes late still leaves its finished
+  // runs to read.
   let consoleLog: string | undefined;
-  if (options.outDir) {
-    mkdirSync(options.outDir, { recursive: true });
-    consoleLog = join(options.outDir, "console.log");
-    writeFileSync(consoleLog, "");
-  }
+  const keep = (line: string) => {
+    if (!options.outDir) return;
+    if (!consoleLog) {
+      mkdirSync(options.outDir, { recursive: true });
+      consoleLog = join(options.outDir, "console.log");
+      writeFileSync(consoleLog, "");
+    }
+    appendFileSync(consoleLog, `${line}\n`);
+  };
   io.out.write("booting the sched_ext VM (kernel under qemu TCG); the day's phases follow\n");
   let outcome: Awaited<ReturnType<typeof runDay>>;
   try {
@@ -129,9 +136,7 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
       onEvent,
       onLine: (line) => {
         if (process.env.SCHEDCTL_VM_ECHO) io.err.write(`vm| ${line}\n`);
-        // The whole console, kept beside the picture: a boot the emulator crashes late still
-        // leaves its finished runs to read.
-        if (consoleLog) appendFileSync(consoleLog, `${line}\n`);
+        keep(line);
       },
       // A boot the emulator crashed is run again from the start: say so (as JSON on stderr).
       logger: createLogger({ level: "warn" }),
