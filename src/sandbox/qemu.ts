@@ -21,6 +21,8 @@ export interface QemuMachine {
   memoryMb?: number;
   /** Default "tcg". KVM only where /dev/kvm is a real hardware-assisted one. */
   accel?: "tcg" | "kvm";
+  /** TCG's threading: "single" (default, see qemuCommand) or "multi" (a host thread per vCPU). */
+  tcgThread?: "single" | "multi";
   drives?: QemuDrive[];
   /** Appended last, verbatim (e.g. -netdev/-device pairs). */
   extraArgs?: string[];
@@ -32,12 +34,18 @@ export interface QemuMachine {
  */
 export const DEFAULT_KERNEL_ARGS = ["console=ttyS0", "quiet", "oops=panic", "panic=-1"];
 
+/**
+ * TCG runs one host thread per vCPU by default (MTTCG). With it the guest died of `Oops: int3`
+ * in update_rq_clock at sched_ext switches (the kernel live-patches its static branches with
+ * int3, and another vCPU ran the stale translation): 2 of 2 boots of the deploy and daemon VM
+ * tests on 2026-11-25. With all vCPUs on one thread (thread=single) the same tests ran clean.
+ */
 export function qemuCommand(machine: QemuMachine): { file: string; args: string[] } {
   const file = requireTool("qemu-system-x86_64", "qemu-system-x86", "to boot the sched_ext kernel");
   const accel = machine.accel ?? "tcg";
   const args = [
     "-accel",
-    accel,
+    accel === "tcg" ? `tcg,thread=${machine.tcgThread ?? "single"}` : accel,
     ...(accel === "kvm" ? ["-cpu", "host"] : []),
     "-smp",
     String(machine.cpus ?? 2),

@@ -48,7 +48,11 @@ describe("qemuCommand", () => {
       extraArgs: ["-netdev", "user,id=n0"],
     });
     const joined = args.join(" ");
-    expect(joined).toContain("-accel tcg -smp 2 -m 2048M");
+    expect(joined).toContain("-accel tcg,thread=single -smp 2 -m 2048M");
+    expect(qemuCommand({ kernel: "/k", tcgThread: "multi" }).args.slice(0, 2)).toEqual([
+      "-accel",
+      "tcg,thread=multi",
+    ]);
     expect(joined).not.toContain("kvm");
     expect(args[args.indexOf("-append") + 1]).toBe(
       "console=ttyS0 quiet oops=panic panic=-1 root=/dev/vda systemd.unit=multi-user.target",
