@@ -1,11 +1,12 @@
 // What sampling costs on a host with 1,000 cgroups: a generated cgroup2 tree (root, 9 slices,
 // 90 services, 900 leaves) and /proc files under a temporary host root, changed between samples
 // the way a busy host changes them. This process plays the kernel (writes the files); a child
-// process, running the compiled JavaScript the package ships, only samples and reports its own
-// CPU time per sample and its memory, so neither the writing nor Node's TypeScript loader counts.
+// process, running the compiled JavaScript the package ships with the packaged daemon's node
+// flags, only samples and reports its own CPU time per sample and its memory, so neither the
+// writing nor Node's TypeScript loader counts.
 //   npm run bench:overhead
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -29,6 +30,14 @@ async function main(): Promise<void> {
   }
 }
 
+/** The V8 flags the packaged daemon starts with (its wrapper's exec line), so memory compares. */
+function daemonNodeFlags(repo: string): string[] {
+  const wrapper = readFileSync(join(repo, "debian/wrappers/schedctld"), "utf8");
+  const exec = wrapper.split("\n").find((line) => line.startsWith("exec "));
+  if (!exec) throw new Error("debian/wrappers/schedctld: no exec line to read the daemon's node flags from");
+  return exec.split(/\s+/).filter((word) => word.startsWith("--"));
+}
+
 interface Sampler {
   process: ChildProcess;
   ask(command: string): Promise<string>;
@@ -48,7 +57,9 @@ function startSampler(root: string): Sampler {
     console.log("(could not compile the project: the sampler runs under the TypeScript loader)");
     entry = join(import.meta.dirname, "overhead-sampler.ts");
   }
-  const child = spawn(process.execPath, [entry, root], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...daemonNodeFlags(repo), entry, root], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   return {
     process: child,
