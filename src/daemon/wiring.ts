@@ -121,7 +121,7 @@ export function wireStages(o: WiringOptions): Stages {
       async verify(candidate, signal) {
         signal?.throwIfAborted();
         const request = requestFor(compiler, generatedSource(candidate.name, candidate.source, "mixed"));
-        const [verdict] = await verifier.verify([request]);
+        const [verdict] = await verifier.verify([request], signal);
         return { passed: verdict!.passed, stage: verdict!.stage, log: verdict!.log };
       },
     },
@@ -140,7 +140,7 @@ export function wireStages(o: WiringOptions): Stages {
       decider,
       compiler,
       catalogue,
-      verify: (requests) => verifier.verify(requests),
+      verify: (requests, signal) => verifier.verify(requests, signal),
       emit: o.emit,
       now: () => clock.now(),
     },

@@ -56,8 +56,12 @@ export class Verifier {
     this.#deps = deps;
   }
 
-  /** The verdict for each request, in order: cached ones as they are, the rest computed (one VM boot). */
-  async verify(requests: VerifyRequest[]): Promise<Verdict[]> {
+  /**
+   * The verdict for each request, in order: cached ones as they are, the rest computed (one VM
+   * boot). An abort stops the sandbox VM and throws; verdicts reached before it are kept, and an
+   * interrupted run is no verdict at all (it was not the candidate's fault).
+   */
+  async verify(requests: VerifyRequest[], signal?: AbortSignal): Promise<Verdict[]> {
     const { verdicts, logger } = this.#deps;
     const fresh = new Map<string, Verdict>();
     const toSandbox: {
@@ -65,7 +69,13 @@ export class Verifier {
       opsName: string;
       kernelDone: boolean;
     }[] = [];
+    const keep = (v: Verdict) => {
+      verdicts.putVerdict(v);
+      logger.info({ hash: v.hash, policy: v.policy.name, stage: v.stage, passed: v.passed }, "verdict");
+      fresh.set(v.hash, v);
+    };
     for (const { ref, build } of uniqueByHash(requests)) {
+      signal?.throwIfAborted();
       if (verdicts.getVerdict(ref.hash)) continue;
       const built = await build();
       const stat = await checkStatic(built, {
@@ -73,7 +83,7 @@ export class Verifier {
         ...(this.#deps.options.bpftool ? { bpftool: this.#deps.options.bpftool } : {}),
       });
       if (!stat.ok || built.kind === "uncompilable") {
-        fresh.set(ref.hash, this.#verdict(ref, "static", false, stat.log));
+        keep(this.#verdict(ref, "static", false, stat.log));
         continue;
       }
       let kernelDone = false;
@@ -81,26 +91,20 @@ export class Verifier {
       if (built.kind === "object" && host?.status().supported) {
         const load = await host.verifyLoad(built.objectPath);
         if (!load.ok) {
-          fresh.set(
-            ref.hash,
-            this.#verdict(ref, "kernel", false, `kernel verifier refused it:\n${load.log}`, stat.opsName),
-          );
+          keep(this.#verdict(ref, "kernel", false, `kernel verifier refused it:\n${load.log}`, stat.opsName));
           continue;
         }
         kernelDone = true;
       }
       toSandbox.push({ built, opsName: stat.opsName, kernelDone });
     }
-    for (const v of await this.#sandboxStages(toSandbox)) fresh.set(v.hash, v);
-    for (const v of fresh.values()) {
-      verdicts.putVerdict(v);
-      logger.info({ hash: v.hash, policy: v.policy.name, stage: v.stage, passed: v.passed }, "verdict");
-    }
+    for (const v of await this.#sandboxStages(toSandbox, signal)) keep(v);
     return requests.map(({ ref }) => verdicts.getVerdict(ref.hash) ?? fresh.get(ref.hash)!);
   }
 
   async #sandboxStages(
     items: { built: BuiltCandidate & { kind: "object" | "process" }; opsName: string; kernelDone: boolean }[],
+    signal: AbortSignal | undefined,
   ): Promise<Verdict[]> {
     if (items.length === 0) return [];
     if (this.#deps.options.dynamic === "probation-only") {
@@ -146,6 +150,7 @@ export class Verifier {
         files,
         // Per candidate: a verify load, the run, teardown; plus the boot.
         timeoutMs: 90_000 + pending.length * (seconds * 1000 + 45_000),
+        ...(signal ? { signal } : {}),
       });
       const outcomes = parseVerifyConsole(result.console, guestItems);
       const unchecked: typeof pending = [];
