@@ -20,7 +20,7 @@ process.exitCode = await showDay({
   io: { out: process.stdout, err: process.stderr },
   live: false,
   cacheDir: defaultCacheDir(),
-  day: { seed, phaseSeconds, idleSeconds: 12, pauseSeconds: 5 },
+  day: { seed, phaseSeconds, idleSeconds: 12, pauseSeconds: 8 },
   runs: buildSchedule(repetitions),
   outDir: process.env.AUTOPILOT_OUT ?? join(tmpdir(), "schedctl-autopilot"),
 });

@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import type { Config } from "../config/schema.ts";
 import type { ManagerEvent, Mode } from "../dbus/backend.ts";
+import { workloadKey, workUnits } from "../decide/candidates.ts";
 import type { ChosenPolicy, Decider, Decision, StoredDecision } from "../decide/index.ts";
 import type { ApplyRequest, DeployController, TransitionNotice } from "../deploy/controller.ts";
 import { kpisFromProfile, meanKpis } from "../deploy/kpis.ts";
@@ -7,6 +9,7 @@ import { BASELINE_SAMPLES } from "../deploy/machine.ts";
 import type { DeploymentRecord, DeploymentStore, Kpis } from "../deploy/types.ts";
 import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log/logger.ts";
+import { classify } from "../observe/classify.ts";
 import type { PhaseChange, Profile } from "../observe/types.ts";
 import type { PolicySource } from "../policies/catalogue.ts";
 import type { PolicyCompiler } from "../policies/compile.ts";
@@ -44,6 +47,11 @@ export interface Prepared {
   request?: ApplyRequest;
 }
 
+/** Windows in a row of other work before the autopilot decides anew without the detector. */
+const UNNOTICED_WINDOWS = 3;
+/** A unit's CPU share from which its appearance counts as new work. */
+const UNNOTICED_MIN_SHARE = 0.1;
+
 /** Samples of a new phase needed before a policy chosen for it is swapped in (its baseline). */
 const MIN_BASELINE_SAMPLES = 3;
 
@@ -64,6 +72,10 @@ export class Autopilot implements LoopHandler {
   #rollingBackFrom = "";
   /** Profiles since the current phase began: the baseline a swap for this phase is judged against. */
   #phaseProfiles: Profile[] = [];
+  /** The units at work in the phase the latest decision serves (empty: none at work). */
+  #workUnits: string[] = [];
+  /** Windows in a row whose work differs from #workUnits with no phase change reported. */
+  #unnoticed = 0;
   /** A verified candidate waiting for enough samples of its phase to form a baseline. */
   #waiting: { job: AbortController; stored: StoredDecision; request: ApplyRequest } | undefined;
 
@@ -111,7 +123,7 @@ export class Autopilot implements LoopHandler {
   }
 
   /** Every tick: the controller's probation guard and ejection watch. */
-  onProfile(profile: Profile): void {
+  onProfile(profile: Profile, context?: TickContext): void {
     this.#phaseProfiles = [...this.#phaseProfiles, profile].slice(-BASELINE_SAMPLES);
     if (!this.#started) return;
     this.#d.controller.watchProfile(profile);
@@ -120,9 +132,46 @@ export class Autopilot implements LoopHandler {
       this.#waiting = undefined;
       this.#apply(waiting.job, waiting.stored, waiting.request);
     }
+    if (context) this.#watchWork(profile, context);
+  }
+
+  /**
+   * The detector can miss a change of work (a job starting inside the dwell of a short pause, or a
+   * pause too short to be its own phase). Other units at work, or none left, for a few windows in
+   * a row is a new phase for the autopilot all the same: it decides for the work as it is now.
+   */
+  #watchWork(profile: Profile, context: TickContext): void {
+    if (this.#mode !== "auto") return;
+    const now = workUnits(profile);
+    const significant = workUnits(profile, UNNOTICED_MIN_SHARE);
+    const changed =
+      now.length === 0 ? this.#workUnits.length > 0 : !significant.every((u) => this.#workUnits.includes(u));
+    this.#unnoticed = changed ? this.#unnoticed + 1 : 0;
+    if (this.#unnoticed < UNNOTICED_WINDOWS) return;
+    this.#unnoticed = 0;
+    const cls = classify(profile.features);
+    const key = workloadKey({ ...profile, class: cls });
+    const to: Profile = { ...profile, class: cls, signature: `${cls}-work-${shortHash(key)}` };
+    this.#d.log.info(
+      { units: now, was: this.#workUnits, signature: to.signature },
+      `the work changed with no phase change reported (${now.join(", ") || "no unit at work"}): deciding for it`,
+    );
+    this.onPhaseChange({ at: profile.at, to, drift: 0, moved: [] }, context);
   }
 
   onPhaseChange(change: PhaseChange, context: TickContext): void {
+    const units = workUnits(change.to);
+    if (this.#sameWork(units)) {
+      // The same units still at work (a load that swings, or part of it winding down): a new
+      // decision would only swap policies back and forth, and restart the baseline each time.
+      this.#d.log.info(
+        { signature: change.to.signature, units },
+        `phase change within the same work (${units.join(", ")}): the decision for it stands`,
+      );
+      return;
+    }
+    this.#workUnits = units;
+    this.#unnoticed = 0;
     // Only the new phase's samples may judge a policy chosen for it.
     this.#phaseProfiles = this.#phaseProfiles.slice(-1);
     if (this.#mode !== "auto" || !this.#started) return;
@@ -136,6 +185,15 @@ export class Autopilot implements LoopHandler {
     this.#job = job;
     const signal = AbortSignal.any([job.signal, context.signal]);
     this.#activity = `deciding for ${change.to.class} (${change.to.signature})`;
+    this.#d.log.info(
+      {
+        signature: change.to.signature,
+        units: change.to.topCgroups
+          .slice(0, 4)
+          .map((c) => `${c.path} cpu ${pct(c.cpuShare)} psi ${pct(c.psiCpuSome)} tasks ${c.tasks}`),
+      },
+      this.#activity,
+    );
     this.#d.decider.decide(change, signal).then(
       (stored) => context.post("decide", () => this.#decided(job, stored, context)),
       (error: Error) =>
@@ -145,6 +203,11 @@ export class Autopilot implements LoopHandler {
           this.#d.log.error({ error: error.message }, `decide failed: ${error.message}`);
         }),
     );
+  }
+
+  #sameWork(units: readonly string[]): boolean {
+    if (this.#mode !== "auto" || !this.#started || units.length === 0) return false;
+    return units.every((u) => this.#workUnits.includes(u));
   }
 
   /** The loop stopped: cancel jobs; the controller restores the kernel default unless told to keep the policy. */
@@ -198,14 +261,24 @@ export class Autopilot implements LoopHandler {
       signature: decision.signature,
     });
     if (decision.policy.kind === "default") {
+      this.#job = undefined;
       this.#activity = `decided the kernel default for ${decision.signature}`;
       const current = this.#d.controller.state.current;
-      if (current)
-        this.#d.log.info(
-          { policy: current.ref.name },
-          `decision: kernel default; ${current.ref.name} stays until a policy is chosen (a swap to nothing gains nothing)`,
-        );
-      this.#job = undefined;
+      if (!current) return;
+      // A policy chosen for an earlier phase has no claim on this one: when in doubt, the default.
+      const answer = this.#d.controller.release(
+        `${decision.chooser} chose the kernel default for ${decision.signature}`,
+      );
+      if (answer.accepted) {
+        this.#onProbation = undefined;
+        this.#activity = `returning to the kernel default from ${current.ref.name}`;
+      }
+      this.#d.log.info(
+        { policy: current.ref.name },
+        answer.accepted
+          ? `decision: kernel default; detaching ${current.ref.name}`
+          : `decision: kernel default; ${current.ref.name} stays (${answer.reason})`,
+      );
       return;
     }
     const policy = decision.policy;
@@ -239,6 +312,7 @@ export class Autopilot implements LoopHandler {
         rolledBack: false,
         quarantined: true,
         decisionId: stored.id,
+        ...(decision.workload && { workload: decision.workload }),
       });
       return;
     }
@@ -332,6 +406,7 @@ export class Autopilot implements LoopHandler {
       rolledBack: !passed,
       quarantined: this.#d.deployments.isQuarantined(probation.hash, decision.signature),
       decisionId: stored.id,
+      ...(decision.workload && { workload: decision.workload }),
     });
   }
 
@@ -377,6 +452,14 @@ export function generatedSource(name: string, source: string, workload: string):
     },
     source,
   };
+}
+
+function shortHash(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 10);
+}
+
+function pct(x: number): string {
+  return `${Math.round(x * 100)}%`;
 }
 
 export function describePolicy(policy: ChosenPolicy): string {

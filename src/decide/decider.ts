@@ -1,8 +1,16 @@
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../log/logger.ts";
-import type { PhaseChange, Profile } from "../observe/types.ts";
+import { type PhaseChange, type Profile, WorkloadClass } from "../observe/types.ts";
 import type { Manifest } from "../policies/types.ts";
-import { type Candidate, candidatesFor, DEFAULT_KEY, policyKey } from "./candidates.ts";
+import {
+  type Candidate,
+  candidatesFor,
+  DEFAULT_KEY,
+  defaultCandidate,
+  noUnitAtWork,
+  policyKey,
+  workloadKey,
+} from "./candidates.ts";
 import { consult } from "./consult.ts";
 import type { Llm } from "./llm/types.ts";
 import { type LocalPlan, plan } from "./planner.ts";
@@ -135,18 +143,21 @@ export class Decider {
   planLocally(change: PhaseChange): { decision: Decision; llmReason: string | undefined } {
     const profile = change.to;
     const store = this.#o.store;
-    const own = store.outcomesForSignature(profile.signature);
-    const candidates = this.#candidates(profile, own);
+    const own = this.#ownOutcomes(profile);
+    // cgroups are watched and no unit is at work (a daemon starting, a pause between jobs): the
+    // CPU went to the kernel or to us, nothing a policy could serve better.
+    const candidates = noUnitAtWork(profile) ? [defaultCandidate()] : this.#candidates(profile, own);
     const local = plan(profile, candidates, own, store.outcomesForClass(profile.class), {
       quarantineAfter: this.#o.quarantineAfter,
       classWeight: this.#o.decide.class_weight,
       random: this.#o.random,
     });
+    const workload = workloadKey(profile);
     const reused = this.#reusable(profile, own, local);
-    if (reused) return { decision: reused, llmReason: undefined };
+    if (reused) return { decision: { ...reused, workload }, llmReason: undefined };
     const cached = this.#cachedLlmDecision(profile, local);
-    if (cached) return { decision: cached, llmReason: undefined };
-    const decision = this.#planned(profile, local);
+    if (cached) return { decision: { ...cached, workload }, llmReason: undefined };
+    const decision = { ...this.#planned(profile, local), workload };
     const skip = this.#whyNotAsk(change, local);
     if (skip)
       return {
@@ -229,6 +240,20 @@ export class Decider {
       decision.rationale,
     );
     return { id, decision };
+  }
+
+  /**
+   * What this phase has taught: its signature's outcomes and those of other signatures of the same
+   * work (the same units busy), oldest first. Two sights of one phase often get two signatures.
+   */
+  #ownOutcomes(profile: Profile): Outcome[] {
+    const store = this.#o.store;
+    const own = store.outcomesForSignature(profile.signature);
+    const workload = workloadKey(profile);
+    const kin = WorkloadClass.options.flatMap((c) =>
+      store.outcomesForClass(c).filter((o) => o.workload === workload && o.signature !== profile.signature),
+    );
+    return [...own, ...kin].sort((a, b) => a.at - b.at);
   }
 
   /** The planner's candidates, plus anything already tried on this signature (an LLM's pick, a generated policy). */

@@ -46,6 +46,11 @@ const FAILED_LOG_RATIO = Math.log(1.3);
 const NEAR_BEST = Math.log(1.05);
 /** On an idle phase a policy must be known to beat the default by this much to replace it. */
 const IDLE_MARGIN = Math.log(1 / 0.95);
+/**
+ * Policies a phase may try before the planner stops exploring it: then only what was measured to
+ * beat the default there, or the default itself (a learned day must not gamble with the work).
+ */
+export const MAX_TRIED_PER_PHASE = 2;
 
 interface Posterior {
   candidate: Candidate;
@@ -62,7 +67,15 @@ export function plan(
   classOutcomes: readonly Outcome[],
   options: PlannerOptions,
 ): LocalPlan {
-  const posteriors = candidates.map((c) => posterior(c, profile, ownOutcomes, classOutcomes, options));
+  const tried = new Set(ownOutcomes.map((o) => policyKey(o.policy)));
+  tried.delete(DEFAULT_KEY);
+  const ownSignatures = new Set([profile.signature, ...ownOutcomes.map((o) => o.signature)]);
+  const classWide = classOutcomes.filter((o) => !ownSignatures.has(o.signature));
+  const posteriors = candidates.map((c) => {
+    const p = posterior(c, ownOutcomes, classWide, options);
+    if (p.excluded || c.key === DEFAULT_KEY || tried.has(c.key) || tried.size < MAX_TRIED_PER_PHASE) return p;
+    return { ...p, excluded: `${tried.size} policies already tried on this phase` };
+  });
   const eligible = posteriors.filter((p) => !p.excluded);
   const idle = profile.class === "idle";
   // On idle, no exploration: a policy replaces the default only on evidence, never on hope.
@@ -72,6 +85,11 @@ export function plan(
   const pool = eligible.filter(idleFloor);
   // One draw per candidate per round: the lowest draw wins the round (Thompson sampling), and
   // every candidate within NEAR_BEST of it counts as good as the best in that round.
+  const roundWithout = (key: string) =>
+    pool
+      .filter((p) => p.candidate.key !== key)
+      .map((p) => ({ p, d: draw(p) }))
+      .reduce((a, b) => (b.d < a.d ? b : a)).p;
   const round = () => {
     const drawn = pool.map((p) => ({ p, d: draw(p) }));
     const best = drawn.reduce((a, b) => (b.d < a.d ? b : a));
@@ -80,7 +98,10 @@ export function plan(
       nearBest: drawn.filter((x) => x.d <= best.d + NEAR_BEST).map((x) => x.p.candidate.key),
     };
   };
-  const chosen = round().winner;
+  // A phase never seen before is explored: the default is the yardstick (known without trying it),
+  // and probation keeps the trial safe; only a trial teaches anything.
+  const firstSight = !idle && ownOutcomes.length === 0 && pool.some((p) => p.candidate.key !== DEFAULT_KEY);
+  const chosen = firstSight ? roundWithout(DEFAULT_KEY) : round().winner;
   const draws = options.draws ?? 256;
   const near = new Map<string, number>();
   for (let i = 0; i < draws; i++) {
@@ -111,7 +132,6 @@ export function plan(
 
 function posterior(
   candidate: Candidate,
-  profile: Profile,
   own: readonly Outcome[],
   classWide: readonly Outcome[],
   options: PlannerOptions,
@@ -120,12 +140,14 @@ function posterior(
   const mine = own.filter((o) => policyKey(o.policy) === candidate.key);
   const failures = mine.filter((o) => !o.passed || o.rolledBack).length;
   let excluded: string | undefined;
+  const ownLog = mine.length > 0 ? mine.reduce((s, o) => s + observed(o), 0) / mine.length : 0;
   if (mine.some((o) => o.quarantined)) excluded = "quarantined for this signature";
   else if (failures >= options.quarantineAfter)
     excluded = `failed probation ${failures} times on this signature`;
-  const others = classWide.filter(
-    (o) => o.signature !== profile.signature && policyKey(o.policy) === candidate.key,
-  );
+  // Measured no better than the kernel default on this very phase: the default is the better bet.
+  else if (mine.length > 0 && ownLog >= 0)
+    excluded = `no better than the kernel default here (KPI ratio ${Math.exp(ownLog).toFixed(2)})`;
+  const others = classWide.filter((o) => policyKey(o.policy) === candidate.key);
   let weight = PRIOR_WEIGHT;
   let sum = PRIOR_WEIGHT * candidate.priorLogRatio;
   for (const o of mine) {

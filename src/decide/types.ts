@@ -50,6 +50,8 @@ export const Decision = z.object({
   confidence: z.number().min(0).max(1),
   /** The cgroup the policy favours, when the decision names one. */
   cgroup: z.string().optional(),
+  /** Who does the phase's work (candidates.ts workloadKey): outcomes are shared by it across signatures. */
+  workload: z.string().optional(),
   candidates: z.array(CandidateSummary),
   /** The LLM consultation that produced (or was tried for) this decision. */
   consultationId: z.number().int().optional(),
@@ -72,6 +74,8 @@ export const Outcome = z.object({
   /** Deploy quarantined this policy for this signature: it is never picked again for it. */
   quarantined: z.boolean().default(false),
   decisionId: z.number().int().optional(),
+  /** The decision's workload key: another signature of the same work learns from this outcome. */
+  workload: z.string().optional(),
 });
 export type Outcome = z.infer<typeof Outcome>;
 export type OutcomeInput = z.input<typeof Outcome>;

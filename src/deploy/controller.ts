@@ -149,6 +149,16 @@ export class DeployController {
     return { accepted: true };
   }
 
+  /** The autopilot chose the kernel default: detach ours, with no failure counted against it. */
+  release(reason: string): ApplyResult {
+    const { phase, current, pinned } = this.#state;
+    if (!current || (phase !== "active" && phase !== "probation"))
+      return { accepted: false, reason: `nothing of ours to release (${phase})` };
+    if (pinned) return { accepted: false, reason: `the operator pinned ${pinned}` };
+    this.#dispatch({ type: "release", reason });
+    return { accepted: true };
+  }
+
   /** Resolves when no swap job is in flight. */
   async settled(): Promise<void> {
     let seen: Promise<void>;

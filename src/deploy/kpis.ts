@@ -1,7 +1,8 @@
 import type { Profile } from "../observe/types.ts";
 import type { KpiName, Kpis } from "./types.ts";
 
-// The probation guard: mean KPIs under the new policy against the mean before the swap.
+// The probation guard: mean KPIs under the new policy against the mean before the swap (the
+// targeted cgroup's own when the decision names one, else the host's).
 // A KPI regresses when it is worse than its baseline by the configured ratio AND by an
 // absolute margin, so that near-zero figures (an idle host) cannot fail a policy on noise.
 
@@ -45,7 +46,13 @@ export function findRegressions(baseline: Kpis[], probation: Kpis[], ratio: numb
   const before = meanKpis(baseline);
   const after = meanKpis(probation);
   const found: Regression[] = [];
-  for (const name of Object.keys(ABSOLUTE_MARGIN) as KpiName[]) {
+  // A decision that names the cgroup it serves is judged by that cgroup: a policy that makes a
+  // service wait less by making the hogs wait more is doing its job.
+  const judged: KpiName[] =
+    before.cgroupPsiCpuSome !== undefined && after.cgroupPsiCpuSome !== undefined
+      ? ["cgroupPsiCpuSome"]
+      : (Object.keys(ABSOLUTE_MARGIN) as KpiName[]);
+  for (const name of judged) {
     const b = before[name];
     const a = after[name];
     if (b === undefined || a === undefined) continue;

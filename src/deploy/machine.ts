@@ -23,6 +23,8 @@ export type DeployEvent =
   | { type: "swapped"; ok: true; enableSeq: number; gapMs: number }
   | { type: "swapped"; ok: false; error: string }
   | { type: "rollback"; reason: string }
+  /** Back to the kernel default because that is what the phase should run (no failure, no rollback). */
+  | { type: "release"; reason: string }
   /** The kernel's reason for a disable, read after the fact (it is logged after the state changes). */
   | { type: "kernelSaid"; reason: string }
   | { type: "recorded"; deploymentId: number }
@@ -55,7 +57,7 @@ export function refuseApply(
   state: ControllerState,
   event: Extract<DeployEvent, { type: "apply" }>,
 ): string | undefined {
-  if (state.phase === "deploying" || state.phase === "rolling_back")
+  if (state.phase === "deploying" || state.phase === "rolling_back" || state.phase === "releasing")
     return `a swap is in flight (${state.phase})`;
   if (!event.operator && state.paused) return "the autopilot is paused";
   if (!event.operator && state.pinned) return `the operator pinned ${state.pinned}`;
@@ -158,9 +160,33 @@ export function transition(
       return { state, effects: [] };
     }
     case "rollback": {
-      if (!state.current || state.phase === "deploying" || state.phase === "rolling_back")
+      if (
+        !state.current ||
+        state.phase === "deploying" ||
+        state.phase === "rolling_back" ||
+        state.phase === "releasing"
+      )
         return { state, effects: [] };
       return rollBack(state, event.reason, "rolled_back", undefined, at);
+    }
+    case "release": {
+      if (!state.current || state.pinned || (state.phase !== "active" && state.phase !== "probation"))
+        return { state, effects: [] };
+      const effects: Effect[] =
+        state.phase === "probation" && state.deploymentId !== undefined
+          ? [finish("superseded", event.reason, state.probation?.samples)]
+          : [];
+      effects.push({ type: "swap", to: undefined });
+      // The default is what this phase runs now: a later failure falls back to it, not to a
+      // policy that was good for some other phase.
+      const next = withoutUndefined(
+        at({ phase: "releasing" }, `${state.current.ref.name} released: ${event.reason}`),
+        "current",
+        "lastGood",
+        "probation",
+        "enableSeq",
+      );
+      return { state: next, effects };
     }
     case "kernelSaid":
       if (state.deploymentId === undefined) return { state, effects: [] };
@@ -214,6 +240,15 @@ function swapped(
         `${state.current?.ref.name} attached (gap ${event.gapMs.toFixed(0)} ms); probation`,
       ),
       effects: [{ type: "updateDeployment", patch: { gapMs: event.gapMs } }],
+    };
+  }
+  if (state.phase === "releasing") {
+    const reason = event.ok
+      ? "kernel default restored (chosen for the phase)"
+      : `detaching failed: ${event.error}`;
+    return {
+      state: withoutUndefined(at({ phase: event.ok ? "idle" : "fallback_default" }, reason), "deploymentId"),
+      effects: [],
     };
   }
   if (state.phase !== "rolling_back") return { state, effects: [] };

@@ -17,6 +17,8 @@ export const DeployPhase = z.enum([
   "active",
   /** A swap back to the last known-good policy (or the default) is in flight. */
   "rolling_back",
+  /** A return to the kernel default the autopilot chose (no failure) is in flight. */
+  "releasing",
   /** Back on the kernel default after a failure with no known-good policy to restore. */
   "fallback_default",
 ]);

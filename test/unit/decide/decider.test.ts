@@ -112,6 +112,65 @@ describe("Decider without an LLM", () => {
     }
   });
 
+  it("learns a phase by its work: a second sight with another signature reuses the first one's winner", async () => {
+    const { decider } = plannerOnly();
+    const day1 = serviceUnderHogs("throughput-1111");
+    const first = await decider.decide(change(day1, 10));
+    expect(first.decision.workload).toBe("units:/batch.slice/hogs.service,/system.slice/api.service");
+    const latency = {
+      kind: "policy" as const,
+      origin: "builtin" as const,
+      name: "latency",
+      tunables: { slice_us: 2000 },
+    };
+    decider.recordOutcome({
+      at: 6_000,
+      signature: day1.signature,
+      class: "throughput",
+      policy: latency,
+      kpiRatio: 0.5,
+      passed: true,
+      rolledBack: false,
+      workload: first.decision.workload,
+    });
+    // Day 2: the same units at work, but the first windows quantised to another signature and class.
+    const day2 = { ...serviceUnderHogs("mixed-2222"), class: "mixed" as const };
+    const again = await decider.decide(change(day2, 10));
+    expect(again.decision.chooser).toBe("reuse");
+    expect(again.decision.policy).toEqual(latency);
+    expect(again.decision.signature).toBe("mixed-2222");
+
+    // A policy that lost there on day 1 is not tried again on day 2: the default instead.
+    const { decider: other } = plannerOnly();
+    for (const name of ["latency", "cgroup-boost"]) {
+      const tunables: Tunables =
+        name === "latency" ? { slice_us: 2000 } : { cgroups: ["/system.slice/api.service"] };
+      other.recordOutcome({
+        at: 1,
+        signature: day1.signature,
+        class: "throughput",
+        policy: { kind: "policy", origin: "builtin", name, tunables },
+        kpiRatio: name === "latency" ? 1.4 : 1.1,
+        passed: name !== "latency",
+        rolledBack: name === "latency",
+        workload: first.decision.workload,
+      });
+    }
+    for (let i = 0; i < 10; i++) {
+      expect((await other.decide(change(day2, 10))).decision.policy).toEqual({ kind: "default" });
+    }
+  });
+
+  it("keeps the default while no unit is at work (a daemon starting, a pause between jobs)", async () => {
+    const { decider } = plannerOnly();
+    const starting = profile("mixed", "mixed-start", { features: { cpu_util: 0.4 } });
+    for (let i = 0; i < 5; i++)
+      expect((await decider.decide(change(starting, 0))).decision.policy).toEqual({ kind: "default" });
+    // Without cgroup v2 the host's work is weighed as it is.
+    const flat = { ...profile("mixed", "mixed-flat"), lacks: ["cgroup2"] };
+    expect((await decider.decide(change(flat, 5))).decision.candidates.length).toBeGreaterThan(1);
+  });
+
   it("refuses a malformed outcome with a clear error", () => {
     const { decider } = plannerOnly();
     expect(() =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { candidatesFor, policyKey, targetCgroup } from "../../../src/decide/candidates.ts";
+import { candidatesFor, policyKey, targetCgroup, workloadKey } from "../../../src/decide/candidates.ts";
 import { plan } from "../../../src/decide/planner.ts";
 import { seededRandom } from "../../../src/decide/random.ts";
 import type { ChosenPolicy, Outcome } from "../../../src/decide/types.ts";
@@ -119,6 +119,12 @@ describe("planner", () => {
     expect(chosen.size).toBeGreaterThanOrEqual(2);
   });
 
+  it("tries a policy on the first sight of a phase of work (the default is known without trying it)", () => {
+    const p = serviceUnderHogs("sig-first");
+    for (let seed = 1; seed <= 40; seed++)
+      expect(plan(p, candidatesFor(p, CATALOGUE, 4), [], [], options(seed)).chosen.key).not.toBe("default");
+  });
+
   it("learns from other phases of the same class and becomes confident", () => {
     const p = serviceUnderHogs("sig-new-latency");
     const latency = builtin("latency", { slice_us: 2000 });
@@ -192,5 +198,112 @@ describe("planner", () => {
     const a = plan(p, candidatesFor(p, CATALOGUE, 4), [], [], options(7));
     const b = plan(p, candidatesFor(p, CATALOGUE, 4), [], [], options(7));
     expect(a).toEqual(b);
+  });
+});
+
+describe("the service the host exists for", () => {
+  const service = { path: "/system.slice/api.service", cpuShare: 0.2, psiCpuSome: 0.4, tasks: 3 };
+  const catalogue = builtinCatalogue().map((p) => p.manifest);
+
+  it("weighs a service under CPU hogs as a latency phase even when the hogs make it look like throughput", () => {
+    const p = profile("throughput", "sig-hogs", {
+      topCgroups: [{ path: "/user.slice/hogs.scope", cpuShare: 0.75, psiCpuSome: 0.3, tasks: 2 }, service],
+    });
+    const candidates = candidatesFor(p, catalogue, 4);
+    const names = candidates.map((c) => (c.policy.kind === "policy" ? c.policy.name : "default"));
+    expect(names).toContain("latency");
+    expect(names).toContain("cgroup-boost");
+    expect(names).not.toContain("batch-order");
+    // Every candidate is judged on the service's own KPIs.
+    expect(candidates.filter((c) => c.key !== "default").every((c) => c.cgroup === service.path)).toBe(true);
+    expect(targetCgroup(p)).toBe(service.path);
+  });
+
+  it("favours the service over the busier build in a mixed phase", () => {
+    const p = profile("mixed", "sig-mixed", {
+      topCgroups: [{ path: "/user.slice/build.scope", cpuShare: 0.8, psiCpuSome: 0.5, tasks: 5 }, service],
+    });
+    expect(targetCgroup(p)).toBe(service.path);
+    const boost = candidatesFor(p, catalogue, 4).find(
+      (c) => c.policy.kind === "policy" && c.policy.name === "cgroup-boost",
+    );
+    expect(boost?.policy).toMatchObject({ tunables: { cgroups: [service.path] } });
+  });
+
+  it("does not take a batch unit, or a service that is itself the hog, for one", () => {
+    const batch = profile("throughput", "sig-batch", {
+      topCgroups: [{ path: "/batch.slice/jobs.service", cpuShare: 0.95, psiCpuSome: 0.6, tasks: 40 }],
+    });
+    expect(targetCgroup(batch)).toBe("/batch.slice/jobs.service");
+    expect(candidatesFor(batch, catalogue, 4).map((c) => c.key)).toContain(
+      'builtin:batch-order?horizon_ms=1000&order="shortest"&slice_us=10000',
+    );
+    const hog = profile("throughput", "sig-busy-service", {
+      topCgroups: [{ path: "/system.slice/encoder.service", cpuShare: 0.9, psiCpuSome: 0.5, tasks: 4 }],
+    });
+    expect(candidatesFor(hog, catalogue, 4).some((c) => c.cgroup === "/system.slice/encoder.service")).toBe(
+      false,
+    );
+  });
+
+  it("names a phase's work by its units, the same on two sights whose signatures and classes differ", () => {
+    const first = profile("throughput", "throughput-aaaa", {
+      topCgroups: [
+        { path: "/user.slice/hogs.scope", cpuShare: 0.73, psiCpuSome: 0.3, tasks: 2 },
+        { path: "/system.slice/api.service", cpuShare: 0.21, psiCpuSome: 0.4, tasks: 3 },
+        { path: "/user.slice", cpuShare: 0, psiCpuSome: 0, tasks: 0 },
+      ],
+    });
+    const second = profile("mixed", "mixed-bbbb", {
+      topCgroups: [
+        { path: "/system.slice/api.service", cpuShare: 0.3, psiCpuSome: 0.5, tasks: 3 },
+        { path: "/user.slice/hogs.scope", cpuShare: 0.6, psiCpuSome: 0.2, tasks: 2 },
+      ],
+    });
+    expect(workloadKey(first)).toBe("units:/system.slice/api.service,/user.slice/hogs.scope");
+    expect(workloadKey(second)).toBe(workloadKey(first));
+    const session = (n: number) =>
+      profile("throughput", `s${n}`, {
+        topCgroups: [{ path: `/user.slice/session-${n}.scope`, cpuShare: 0.9, psiCpuSome: 0, tasks: 1 }],
+      });
+    expect(workloadKey(session(3))).toBe(workloadKey(session(7)));
+    expect(workloadKey(profile("idle", "idle-x"))).toBe("class:idle");
+  });
+});
+
+describe("a learned phase", () => {
+  const p = serviceUnderHogs("sig-learned");
+  const latency = builtin("latency", { slice_us: 2000 });
+  const boost = builtin("cgroup-boost", { cgroups: ["/system.slice/api.service"] });
+
+  it("prefers the default to a policy measured no better than it there", () => {
+    const own = [outcome("sig-learned", latency, 1.1)];
+    const result = plan(p, candidatesFor(p, CATALOGUE, 4), own, own, options());
+    expect(result.summaries.find((s) => s.key === policyKey(latency))?.excluded).toMatch(
+      /no better than the kernel default here \(KPI ratio 1\.10\)/,
+    );
+    for (let seed = 1; seed <= 30; seed++)
+      expect(plan(p, candidatesFor(p, CATALOGUE, 4), own, own, options(seed)).chosen.key).not.toBe(
+        policyKey(latency),
+      );
+  });
+
+  it("stops exploring once its trials are spent: what beat the default, else the default", () => {
+    const vtime = builtin("vtime", { slice_us: 5000 });
+    const spent = [outcome("sig-learned", latency, 1.2), outcome("sig-learned", vtime, 1.05)];
+    for (let seed = 1; seed <= 30; seed++)
+      expect(plan(p, candidatesFor(p, CATALOGUE, 4), spent, spent, options(seed)).chosen.key).toBe("default");
+    const summary = plan(p, candidatesFor(p, CATALOGUE, 4), spent, spent, options()).summaries;
+    expect(summary.find((s) => s.key === policyKey(boost))?.excluded).toBe(
+      "2 policies already tried on this phase",
+    );
+    const won = [outcome("sig-learned", latency, 0.6), outcome("sig-learned", vtime, 1.05)];
+    const picks = Array.from(
+      { length: 30 },
+      (_, i) => plan(p, candidatesFor(p, CATALOGUE, 4), won, won, options(i + 1)).chosen.key,
+    );
+    // Never an untried one; mostly the winner (the decider's reuse step takes it outright).
+    expect(new Set(picks)).toEqual(new Set([policyKey(latency), "default"]));
+    expect(picks.filter((k) => k === policyKey(latency)).length).toBeGreaterThan(20);
   });
 });

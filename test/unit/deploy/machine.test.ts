@@ -27,6 +27,8 @@ const A = placed("vtime", "a");
 const B = placed("latency", "b");
 const calm: Kpis = { psiCpuSome: 0.2, runDelayPerCpuTime: 0.5, cgroupPsiCpuSome: 0.05 };
 const hurt: Kpis = { psiCpuSome: 0.2, runDelayPerCpuTime: 0.5, cgroupPsiCpuSome: 0.6 };
+const calmHost: Kpis = { psiCpuSome: 0.2, runDelayPerCpuTime: 0.5 };
+const busyHost: Kpis = { psiCpuSome: 0.5, runDelayPerCpuTime: 4 };
 const enabled = (ops: string, enableSeq = 7): SchedExtStatus => ({
   supported: true,
   state: "enabled",
@@ -228,6 +230,64 @@ describe("deployment state machine", () => {
     ]);
     expect(judged.state.reason).toMatch(/cgroupPsiCpuSome 0\.010 -> 0\.600/);
     expect(judged.effects.at(-1)).toEqual({ type: "swap", to: undefined });
+  });
+
+  it("returns to the kernel default when the phase calls for it: no rollback, no failure, default afterwards", () => {
+    const released = run(activeOnA(), [
+      [20_000, { type: "release", reason: "planner chose the kernel default" }],
+    ]);
+    expect(released.state.phase).toBe("releasing");
+    expect(released.state.current).toBeUndefined();
+    expect(released.state.lastGood).toBeUndefined();
+    expect(released.effects).toEqual([{ type: "swap", to: undefined }]);
+    // Nothing else may start while the detach is in flight.
+    expect(run(released.state, [[20_001, apply(B)]]).effects).toEqual([]);
+    const done = run(released.state, [[20_300, { type: "swapped", ok: true, enableSeq: 7, gapMs: 0 }]]);
+    expect(done.state).toMatchObject({
+      phase: "idle",
+      reason: "kernel default restored (chosen for the phase)",
+    });
+
+    // During probation the deployment ends as superseded, never as a failure.
+    const onProbation = run(initialState(0), [
+      [0, apply(B)],
+      [10, { type: "recorded", deploymentId: 4 }],
+      [100, { type: "swapped", ok: true, enableSeq: 3, gapMs: 20 }],
+      [500, { type: "release", reason: "idle phase" }],
+    ]);
+    expect(onProbation.effects.some((e) => e.type === "probationFailed")).toBe(false);
+    expect(onProbation.effects).toContainEqual({
+      type: "updateDeployment",
+      patch: { outcome: "superseded", reason: "idle phase", probation: [] },
+    });
+    // A later policy that fails falls back to the default, not to one good for another phase.
+    const later = run(done.state, [
+      [30_000, apply(B)],
+      [30_010, { type: "recorded", deploymentId: 5 }],
+      [30_100, { type: "swapped", ok: true, enableSeq: 8, gapMs: 20 }],
+      [30_200, { type: "rollback", reason: "ejected" }],
+    ]);
+    expect(later.effects.at(-1)).toEqual({ type: "swap", to: undefined });
+    // Nothing of ours attached: nothing to release.
+    expect(run(initialState(0), [[1, { type: "release", reason: "x" }]]).effects).toEqual([]);
+  });
+
+  it("judges a decision that names a cgroup by that cgroup alone", () => {
+    const before: Kpis = { psiCpuSome: 0.2, runDelayPerCpuTime: 0.5, cgroupPsiCpuSome: 0.3 };
+    // The hogs wait more (host KPIs rise), the service waits less: the policy does its job.
+    const after: Kpis = { psiCpuSome: 0.5, runDelayPerCpuTime: 4, cgroupPsiCpuSome: 0.1 };
+    const events: [number, DeployEvent][] = [
+      [1, { ...apply(B), baseline: [before, before] }],
+      [2, { type: "swapped", ok: true, enableSeq: 3, gapMs: 1 }],
+      ...[3, 4, 5, 6, 7].map((t): [number, DeployEvent] => [t, { type: "kpis", kpis: after }]),
+    ];
+    expect(run(initialState(0), events).state.phase).toBe("probation");
+    const untargeted: [number, DeployEvent][] = [
+      [1, { ...apply(B), baseline: [calmHost, calmHost] }],
+      [2, { type: "swapped", ok: true, enableSeq: 3, gapMs: 1 }],
+      ...[3, 4, 5, 6, 7].map((t): [number, DeployEvent] => [t, { type: "kpis", kpis: busyHost }]),
+    ];
+    expect(run(initialState(0), untargeted).state.reason).toMatch(/runDelayPerCpuTime 0\.500 -> 4\.000/);
   });
 
   it("stores the kernel's reason when it arrives after the state changed", () => {
