@@ -5,26 +5,19 @@ import packageJson from "../../package.json" with { type: "json" };
 import { ConfigError, DEFAULT_CONFIG_DIR, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { BusKind } from "../dbus/bus.ts";
-import { NameTakenError } from "../dbus/service.ts";
 import { systemClock } from "../host/clock.ts";
 import { createHost, type Host } from "../host/host.ts";
-import { openJournal } from "../journal/journal.ts";
 import { readSchedExtStatus } from "../kernel/sysfs.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import type { ObservationStore } from "../observe/persistence.ts";
-import { ObservePipeline } from "../observe/pipeline.ts";
-import { HostSampler, type SampleSource } from "../observe/sampler.ts";
-import { readTrace, TraceError, TraceSource } from "../observe/trace.ts";
 import type { Db } from "../store/db.ts";
 import { SqliteObservationStore } from "../store/samples.ts";
 import { openStateDb } from "../store/store.ts";
-import { startBus } from "./bus.ts";
-import { DaemonLoop } from "./loop.ts";
-import { DaemonManager } from "./manager.ts";
-import { createNotifier } from "./notify.ts";
-import { pipelineOptions, samplerOptions } from "./options.ts";
-import { importVerdicts } from "./verdicts-import.ts";
-import { wireStages } from "./wiring.ts";
+import { startSafely } from "./safe-start.ts";
+
+// schedctld's entry. Safety first: a daemon that may touch the scheduler reconciles the
+// kernel's state with its store (startSafely) before it loads the rest of itself (run.ts:
+// observe, decide, verify, D-Bus), which takes seconds on a slow or loaded host.
 
 const USAGE = `usage: schedctld --foreground [--observe-only] [--config PATH] [--host-root DIR] [--state-dir DIR] [--replay TRACE]
 
@@ -111,20 +104,6 @@ function openStore(
   }
 }
 
-function openSource(args: Arguments, config: Config, log: Logger): SampleSource {
-  if (args.replay) {
-    const { samples, problems } = readTrace(args.replay);
-    for (const p of problems)
-      log.warn({ trace: args.replay, line: p.line }, `${args.replay}:${p.line}: ${p.message}; line skipped`);
-    log.info(
-      { trace: args.replay, samples: samples.length },
-      `replaying ${samples.length} samples from ${args.replay}`,
-    );
-    return new TraceSource(samples);
-  }
-  return new HostSampler(createHost(args.hostRoot), samplerOptions(config), systemClock, log);
-}
-
 export async function main(argv: string[]): Promise<number> {
   let args: Arguments;
   try {
@@ -150,114 +129,37 @@ export async function main(argv: string[]): Promise<number> {
     { config: files.length ? files : "built-in defaults", hostRoot: args.hostRoot, mode: config.daemon.mode },
     `schedctld starting (${args.observeOnly ? "observe only" : `mode ${config.daemon.mode}`})`,
   );
-
-  let source: SampleSource;
-  try {
-    source = openSource(args, config, log);
-  } catch (error) {
-    if (!(error instanceof TraceError)) throw error;
-    log.fatal({}, error.message);
-    return 1;
-  }
-  const opened = openStore(config, args.stateDir ?? config.daemon.state_dir, log);
-  const host = createHost(args.hostRoot);
-  const journal = openJournal({ logger: log });
-  const notifier = createNotifier({ logger: log });
   const stateDir = args.stateDir ?? config.daemon.state_dir;
+  const opened = openStore(config, stateDir, log);
+  const host = createHost(args.hostRoot);
   const observeOnlyReason = whyObserveOnly(args, opened !== undefined, host);
-  const stages =
-    opened && !args.observeOnly && !args.replay
-      ? wireStages({
-          config,
-          db: opened.db,
-          host,
-          clock: systemClock,
-          log,
-          journal,
-          stateDir,
-          mode: observeOnlyReason ? "observe" : config.daemon.mode,
-          emit: (event) => manager.publish(event),
-        })
+  const deployment =
+    opened && !observeOnlyReason && config.daemon.mode !== "observe"
+      ? startSafely({ config, db: opened.db, host, clock: systemClock, log })
       : undefined;
-  if (observeOnlyReason && config.daemon.mode !== "observe")
-    log.error({ mode: config.daemon.mode }, `staying in mode observe: ${observeOnlyReason}`);
-  const manager = new DaemonManager({
-    host,
-    clock: systemClock,
-    log,
-    journal,
-    notifier,
-    store: opened?.store,
-    state: () => loop.state,
+  const { runDaemon } = await import("./run.ts");
+  return runDaemon({
     config,
     loadConfig: () => loadConfig(args.config).config,
     version: VERSION,
-    stages,
-    observeOnlyReason,
-  });
-  const loop = new DaemonLoop({
-    clock: systemClock,
-    source,
-    pipeline: new ObservePipeline(pipelineOptions(config)),
-    store: opened?.store,
     log,
-    intervalMs: args.replay ? 0 : config.daemon.sample_interval_ms,
-    handlers: stages ? [manager, stages.autopilot] : [manager],
+    host,
+    hostRoot: args.hostRoot,
+    stateDir,
+    replay: args.replay,
+    observeOnly: args.observeOnly,
+    bus: args.bus,
+    busAddress: args.busAddress,
+    opened,
+    observeOnlyReason,
+    deployment,
   });
-  let bus: Awaited<ReturnType<typeof startBus>>;
-  try {
-    bus =
-      args.bus === "none"
-        ? undefined
-        : await startBus({ kind: args.bus, address: args.busAddress }, manager, host, log);
-  } catch (error) {
-    if (!(error instanceof NameTakenError)) throw error;
-    log.fatal({}, error.message);
-    opened?.db.close();
-    return 1;
-  }
-  if (stages && stages.autopilot.mode !== "observe") {
-    // Reconcile first: never leave an unknown or unverified policy attached.
-    try {
-      await stages.autopilot.start();
-    } catch (error) {
-      log.error(
-        { error: String(error) },
-        `cannot take over the kernel's scheduler: ${(error as Error).message}; observing only`,
-      );
-      await stages.autopilot.setMode("observe").catch(() => undefined);
-    }
-  }
-  manager.busReady();
-  manager.startWatchdog(args.replay ? 0 : config.daemon.sample_interval_ms);
-  const onSignal = (signal: string) => {
-    log.info({ signal }, `${signal}: stopping`);
-    loop.stop();
-  };
-  const onHangup = () => {
-    manager.reload().catch(() => undefined); // a bad file is logged and the running configuration kept
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  process.on("SIGHUP", onHangup);
-  try {
-    await loop.run();
-  } finally {
-    await bus?.close();
-    journal.close();
-    notifier.close();
-    opened?.db.close();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    process.off("SIGHUP", onHangup);
-  }
-  log.info({ ticks: loop.state.ticks, phaseChanges: loop.state.phaseChanges }, "schedctld stopped");
-  return 0;
 }
 
-function importInto(from: string, config: Config, stateDir: string, log: Logger): number {
+async function importInto(from: string, config: Config, stateDir: string, log: Logger): Promise<number> {
   const opened = openStore(config, stateDir, log);
   if (!opened) return 1;
+  const { importVerdicts } = await import("./verdicts-import.ts");
   try {
     const { imported, kept } = importVerdicts(from, opened.db);
     log.info({ from, imported, kept }, `imported ${imported} verdicts from ${from} (${kept} already known)`);

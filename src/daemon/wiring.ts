@@ -13,12 +13,11 @@ import type { Config } from "../config/schema.ts";
 import type { ManagerEvent, Mode } from "../dbus/backend.ts";
 import { createDecider, type Decider } from "../decide/index.ts";
 import { seededRandom } from "../decide/random.ts";
-import { DeployController } from "../deploy/controller.ts";
+import type { DeployController } from "../deploy/controller.ts";
 import { findCgroup2Mount } from "../host/cgroup.ts";
 import type { Clock } from "../host/clock.ts";
 import type { Host } from "../host/host.ts";
 import type { Journal } from "../journal/journal.ts";
-import { createKernel } from "../kernel/loader.ts";
 import type { Kernel } from "../kernel/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { builtinCatalogue, type PolicySource } from "../policies/catalogue.ts";
@@ -28,11 +27,12 @@ import { which } from "../sandbox/exec.ts";
 import { createQemuSandbox } from "../sandbox/vm.ts";
 import type { Db } from "../store/db.ts";
 import { SqliteDecideStore } from "../store/decisions.ts";
-import { SqliteDeploymentStore } from "../store/deployments.ts";
-import { SqliteVerdictStore } from "../store/verdicts.ts";
+import type { SqliteDeploymentStore } from "../store/deployments.ts";
+import type { SqliteVerdictStore } from "../store/verdicts.ts";
 import { requestFor } from "../verify/build.ts";
 import { Verifier } from "../verify/verifier.ts";
 import { Autopilot, generatedSource } from "./autopilot.ts";
+import { type DeploymentStage, deploymentStage } from "./safe-start.ts";
 
 // The real Decide, Verify and Deploy stages, built from the configuration for one daemon.
 
@@ -63,11 +63,14 @@ export interface WiringOptions {
   emit: (event: ManagerEvent) => void;
   /** Default: the real kernel behind `host`. */
   kernel?: Kernel;
+  /** The kernel and the deployment controller when already built (startSafely); default: built here. */
+  deployment?: DeploymentStage;
 }
 
 export function wireStages(o: WiringOptions): Stages {
   const { config, db, host, clock, log } = o;
-  const kernel = o.kernel ?? createKernel({ host, clock, logger: log.child({ stage: "kernel" }) });
+  const { kernel, controller, deployments, verdicts } =
+    o.deployment ?? deploymentStage({ config, db, host, clock, log, kernel: o.kernel });
   const cacheDir = config.verify.cache_dir;
   linkPrebuiltObjects(cacheDir, log);
   const compiler = new PolicyCompiler({
@@ -75,7 +78,6 @@ export function wireStages(o: WiringOptions): Stages {
     vmlinuxH: hostVmlinuxH(host, kernel, cacheDir, log),
     resolveCgroupId: (path) => cgroupId(host, path),
   });
-  const verdicts = new SqliteVerdictStore(db);
   const sandbox = sandboxFor(config, cacheDir, log);
   const verifier = new Verifier({
     verdicts,
@@ -88,21 +90,6 @@ export function wireStages(o: WiringOptions): Stages {
       sandboxSeconds: config.verify.sandbox_seconds,
       dynamic: config.verify.dynamic,
     },
-  });
-  const deployments = new SqliteDeploymentStore(db);
-  const controller = new DeployController({
-    kernel,
-    store: deployments,
-    verdicts,
-    clock,
-    logger: log.child({ stage: "deploy" }),
-    config: {
-      probationSeconds: config.deploy.probation_seconds,
-      regressionRatio: config.deploy.regression_ratio,
-      quarantineAfter: config.deploy.quarantine_after,
-      keepPolicyOnStop: config.daemon.keep_policy_on_stop,
-    },
-    watchdogMs: config.deploy.watchdog_ms,
   });
   const generatedDir = join(o.stateDir, "policies");
   const catalogue = () => [

@@ -69,6 +69,7 @@ export class DeployController {
   #job: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #listeners: ((notice: TransitionNotice) => void)[] = [];
+  #started: Promise<void> | undefined;
   /** The latest profiles, so that a decision naming a cgroup gets that cgroup's baseline too. */
   #profiles: Profile[] = [];
 
@@ -85,8 +86,17 @@ export class DeployController {
     this.#listeners.push(listener);
   }
 
-  /** Reconciles the kernel with the store, then starts the watchdog poll. */
-  async start(): Promise<void> {
+  /**
+   * Reconciles the kernel with the store, then starts the watchdog poll. Called again, it
+   * returns the first call's promise: the daemon starts reconciling before it has loaded the
+   * rest of itself, and its autopilot awaits that same reconciliation later.
+   */
+  start(): Promise<void> {
+    this.#started ??= this.#reconcileAndWatch();
+    return this.#started;
+  }
+
+  async #reconcileAndWatch(): Promise<void> {
     const { kernel, store, clock } = this.#deps;
     const stored = store.loadState() ?? initialState(clock.now());
     this.#state = stored;
@@ -244,6 +254,8 @@ export class DeployController {
     const before = this.#state;
     this.#state = next;
     if (next === before && eventName !== "reconcile") return;
+    // Passed probation (or needed none): a crash from now on keeps it attached.
+    if (next.phase === "active" && before.phase !== "active") this.#deps.kernel.confirm();
     const { store, logger, clock } = this.#deps;
     store.saveState(next);
     if (next.phase === before.phase && next.reason === before.reason && eventName !== "reconcile") return;
@@ -326,7 +338,11 @@ export class DeployController {
         this.#dispatch({ type: "swapped", ok: true, enableSeq: status.enableSeq, gapMs: 0 });
         return;
       }
-      await kernel.attach(to.loadable, { timeoutMs: ATTACH_TIMEOUT_MS });
+      // A new policy is attached in probation; a restored known-good one is proven already.
+      await kernel.attach(to.loadable, {
+        timeoutMs: ATTACH_TIMEOUT_MS,
+        probation: this.#state.phase === "deploying",
+      });
       const gapMs = clock.monotonic() - started;
       this.#noteKernelReason();
       const status = kernel.status();

@@ -6,7 +6,15 @@ import type { Logger } from "../log/logger.ts";
 import { requireTool, runTool, type ToolRun, tail } from "../policies/tools.ts";
 import { KmsgReader } from "./kmsg.ts";
 import { readSchedExtStatus } from "./sysfs.ts";
-import type { Attachment, Kernel, KernelEvent, Loadable, SchedExtStatus, VerifyLoadResult } from "./types.ts";
+import {
+  type Attachment,
+  type Kernel,
+  type KernelEvent,
+  type Loadable,
+  PROBATION_MARKER,
+  type SchedExtStatus,
+  type VerifyLoadResult,
+} from "./types.ts";
 
 /*
  * The real Kernel: sched_ext state from sysfs, policies attached through links pinned under
@@ -109,7 +117,10 @@ class SysfsKernel implements Kernel {
     return { ok: false, log: run.timedOut ? "bpftool prog loadall timed out" : verifierExcerpt(run.stderr) };
   }
 
-  async attach(loadable: Loadable, options: { timeoutMs?: number } = {}): Promise<Attachment> {
+  async attach(
+    loadable: Loadable,
+    options: { timeoutMs?: number; probation?: boolean } = {},
+  ): Promise<Attachment> {
     const before = this.status();
     if (!before.supported)
       throw new AttachError("this kernel has no sched_ext (/sys/kernel/sched_ext missing)", undefined, "");
@@ -122,7 +133,7 @@ class SysfsKernel implements Kernel {
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_ATTACH_MS;
     return loadable.kind === "object"
-      ? this.#attachObject(loadable, before.enableSeq, timeoutMs)
+      ? this.#attachObject(loadable, before.enableSeq, timeoutMs, options.probation === true)
       : this.#attachProcess(loadable, before.enableSeq, timeoutMs);
   }
 
@@ -152,6 +163,11 @@ class SysfsKernel implements Kernel {
     }
   }
 
+  confirm(): void {
+    const pinDir = this.#current?.pinDir;
+    if (pinDir) this.#host.remove(`${pinDir}/${PROBATION_MARKER}`);
+  }
+
   pinnedLinks(): string[] {
     const found: string[] = [];
     const walk = (dir: string) => {
@@ -175,11 +191,13 @@ class SysfsKernel implements Kernel {
     loadable: Loadable & { kind: "object" },
     seq: number,
     timeoutMs: number,
+    probation: boolean,
   ): Promise<Attachment> {
     const bpftool = this.#bpftool();
     const pinDir = `${this.#pinRoot}/${loadable.hash.slice(0, 16)}`;
     this.#host.remove(pinDir);
-    this.#host.mkdirp(pinDir);
+    // Marked before the link exists: a crash at any point after leaves it marked.
+    this.#host.mkdirp(probation ? `${pinDir}/${PROBATION_MARKER}` : pinDir);
     let finished: ToolRun | undefined;
     let failed: Error | undefined;
     const abort = new AbortController();

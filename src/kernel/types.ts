@@ -45,12 +45,25 @@ export interface KernelEvent {
   raw: string;
 }
 
+/**
+ * The directory that marks a pinned policy as still in probation, as
+ * /sys/fs/bpf/schedctl/<policy>/probation: the schedctld wrapper (debian/wrappers/drop-probation)
+ * drops such a policy before the daemon's runtime starts.
+ */
+export const PROBATION_MARKER = "probation";
+
 export interface Kernel {
   status(): SchedExtStatus;
   /** Loads every program through the kernel verifier without registering the scheduler. */
   verifyLoad(objectPath: string): Promise<VerifyLoadResult>;
-  /** Attaches and waits until the kernel reports it enabled; throws with the kernel's reason. */
-  attach(loadable: Loadable, options?: { timeoutMs?: number }): Promise<Attachment>;
+  /**
+   * Attaches and waits until the kernel reports it enabled; throws with the kernel's reason.
+   * `probation`: marks the attachment unproven (PROBATION_MARKER beside its pinned link) until
+   * confirm(), so that whatever starts schedctld after a crash can drop it before anything else.
+   */
+  attach(loadable: Loadable, options?: { timeoutMs?: number; probation?: boolean }): Promise<Attachment>;
+  /** The current attachment passed probation: its probation marker goes. */
+  confirm(): void;
   /** Detaches what schedctl attached and waits until the kernel reports disabled. */
   detach(options?: { timeoutMs?: number }): Promise<void>;
   /** schedctl's pinned links now present under /sys/fs/bpf/schedctl (for reconcile). */

@@ -70,6 +70,9 @@ export class FixtureKernel implements Kernel {
     this.#events.push({ at: Date.now(), kind: "disabled", ops, reason, raw: "" });
   }
 
+  /** Probation markers are bpffs directories of the real kernel's; nothing to drop here. */
+  confirm(): void {}
+
   pinnedLinks(): string[] {
     return [...this.#pinned];
   }

@@ -4,18 +4,19 @@
 //
 //   LOAD="shell command" node deploy-guest.js PLAN.json SCENARIO   (types stripped on the host)
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DeployController, type TransitionNotice } from "../../../src/deploy/controller.ts";
 import type { DeployPhase, Kpis, Placed } from "../../../src/deploy/types.ts";
 import { systemClock } from "../../../src/host/clock.ts";
 import { createHost } from "../../../src/host/host.ts";
 import { createKernel } from "../../../src/kernel/loader.ts";
+import { PROBATION_MARKER } from "../../../src/kernel/types.ts";
 import { createLogger } from "../../../src/log/logger.ts";
 import { RESULT_MARKER } from "../../../src/sandbox/types.ts";
-import { openDb } from "../../../src/store/db.ts";
-import { DEPLOYMENT_MIGRATIONS, SqliteDeploymentStore } from "../../../src/store/deployments.ts";
-import { SqliteVerdictStore, VERDICT_MIGRATIONS } from "../../../src/store/verdicts.ts";
+import { SqliteDeploymentStore } from "../../../src/store/deployments.ts";
+import { openStateDb } from "../../../src/store/store.ts";
+import { SqliteVerdictStore } from "../../../src/store/verdicts.ts";
 
 export interface GuestPlan {
   db: string;
@@ -31,7 +32,8 @@ const plan = JSON.parse(readFileSync(planPath!, "utf8")) as GuestPlan;
 const report = (value: object) =>
   console.log(RESULT_MARKER + JSON.stringify({ load: "deploy", scenario, ...value }));
 
-const db = openDb(plan.db, [...DEPLOYMENT_MIGRATIONS, ...VERDICT_MIGRATIONS]);
+// The daemon's own schema: schedctld restarts on this database (acceptance 4).
+const db = openStateDb(plan.db);
 const store = new SqliteDeploymentStore(db);
 const host = createHost("/");
 const kernel = createKernel({ host, logger: createLogger({ level: "warn" }) });
@@ -124,7 +126,22 @@ function apply(name: string, reason: string) {
 
 function kernelTruth() {
   const s = kernel.status();
-  return { state: s.state, ops: s.ops ?? null, enableSeq: s.enableSeq, links: kernel.pinnedLinks() };
+  return {
+    state: s.state,
+    ops: s.ops ?? null,
+    enableSeq: s.enableSeq,
+    links: kernel.pinnedLinks(),
+    probationMarkers: probationMarkers(),
+  };
+}
+
+/** Pinned policies marked as still in probation (what the schedctld wrapper drops at start). */
+function probationMarkers(): string[] {
+  const root = "/sys/fs/bpf/schedctl";
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .map((dir) => `${root}/${dir}/${PROBATION_MARKER}`)
+    .filter((marker) => existsSync(marker));
 }
 
 function deploymentsSummary() {
@@ -157,8 +174,9 @@ const scenarios: Record<string, () => Promise<object>> = {
     for (let i = 1; i <= Number(process.env.SWAPS ?? 1); i++) {
       const answer = apply(names[i % 2]!, `vm test: swap ${i}`);
       await until(["probation", "rolling_back", "fallback_default"], 60_000);
-      swaps.push({ answer, truth: kernelTruth() });
+      const truth = kernelTruth();
       await until(["active", "fallback_default"], 60_000);
+      swaps.push({ answer, truth, settled: kernelTruth() });
     }
     const events = kernel.readEvents();
     const ejections = events.filter(
@@ -236,30 +254,11 @@ const scenarios: Record<string, () => Promise<object>> = {
     return {};
   },
 
-  /** Acceptance 4, second half: a fresh controller reconciles what the killed one left. */
-  async reconcile() {
-    const before = kernelTruth();
-    const t0 = performance.now();
-    // Safe: the policy left in probation is gone (the default or the known-good one runs).
-    let safeMs: number | undefined;
-    const watch = setInterval(() => {
-      const s = kernel.status();
-      if (safeMs === undefined && (s.state === "disabled" || s.ops !== before.ops))
-        safeMs = performance.now() - t0;
-    }, 20);
-    await controller.start();
-    await controller.settled();
-    clearInterval(watch);
-    const reconcileMs = performance.now() - t0;
+  /** Acceptance 4, after schedctld restarted on the killed run's store: what it stored. */
+  async restarted() {
     return {
-      before,
-      safeMs: safeMs ?? reconcileMs,
-      reconcileMs,
-      phase: controller.state.phase,
-      current: controller.state.current?.ref.name ?? null,
-      reason: controller.state.reason,
-      final: kernelTruth(),
       deployments: deploymentsSummary(),
+      transitions: store.transitions(20).map((t) => `${t.from}->${t.to} (${t.event}): ${t.reason}`),
     };
   },
 
@@ -276,7 +275,8 @@ const scenarios: Record<string, () => Promise<object>> = {
 
 const run = scenarios[scenario!];
 if (!run) throw new Error(`unknown scenario ${scenario}`);
-if (scenario !== "reconcile") await controller.start();
+// After a restart the store is only read: schedctld itself reconciled it.
+if (scenario !== "restarted") await controller.start();
 // The load starts once this process is up: Node's start-up under emulation is slow enough without it.
 const load = process.env.LOAD
   ? spawn("sh", ["-c", process.env.LOAD], { detached: true, stdio: "ignore" })
@@ -284,6 +284,9 @@ const load = process.env.LOAD
 const result = await run();
 clearInterval(ticker);
 if (load?.pid) process.kill(-load.pid, "SIGKILL");
-report({ ...result, transitions: transitions.map((t) => `${t.from}->${t.to} (${t.event}): ${t.reason}`) });
-if (scenario !== "reconcile") await controller.stop(false);
-report({ step: "stopped", truth: kernelTruth() });
+if (scenario === "restarted") report(result);
+else {
+  report({ ...result, transitions: transitions.map((t) => `${t.from}->${t.to} (${t.event}): ${t.reason}`) });
+  await controller.stop(false);
+  report({ step: "stopped", truth: kernelTruth() });
+}

@@ -25,6 +25,15 @@ export interface ScenarioRun {
 
 const GUEST_ROOT = "/opt/schedctl/jsdist";
 const GUEST_ENTRY = `${GUEST_ROOT}/test/vm/guest/deploy-guest.js`;
+/** The package's schedctld wrapper, with the guest's paths (written by guestRun). */
+const GUEST_DAEMON = "/opt/schedctl/schedctld";
+/** schedctld's configuration for the restart (acceptance 4): the guest's store, manual mode. */
+const DAEMON_CONFIG = `[daemon]
+mode = "manual"
+state_dir = "/tmp"
+[verify]
+cache_dir = "/tmp/schedctl-cache"
+dynamic = "probation-only"`;
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..", "..");
 
 /** Load scripts, written into the guest by its script and started by the guest entry. */
@@ -108,6 +117,14 @@ export function guestRun(
   objects: VmFile[],
 ): { script: string; files: VmFile[] } {
   mkdirSync(work, { recursive: true });
+  const wrapper = join(work, "schedctld");
+  writeFileSync(
+    wrapper,
+    readFileSync(join(PROJECT_ROOT, "debian/wrappers/schedctld"), "utf8")
+      .replaceAll("/usr/lib/schedctl/libexec/", "/opt/schedctl/")
+      .replaceAll("/usr/lib/schedctl/node/bin/node", "node")
+      .replaceAll("/usr/lib/schedctl/src/", `${GUEST_ROOT}/src/`),
+  );
   const planPath = join(work, "plan.json");
   writeFileSync(planPath, JSON.stringify(plan));
   transpileForGuest(join(work, "jsdist"));
@@ -118,6 +135,13 @@ export function guestRun(
       { hostPath: seedDb, guestPath: "/deploy/seed.db" },
       { hostPath: planPath, guestPath: "/deploy/plan.json" },
       { hostPath: join(work, "jsdist"), guestPath: GUEST_ROOT },
+      { hostPath: wrapper, guestPath: GUEST_DAEMON },
+      {
+        hostPath: join(PROJECT_ROOT, "debian/wrappers/drop-probation"),
+        guestPath: "/opt/schedctl/drop-probation",
+      },
+      // schedctld reads its version from ../../package.json.
+      { hostPath: join(PROJECT_ROOT, "package.json"), guestPath: `${GUEST_ROOT}/package.json` },
     ],
   };
 }
@@ -130,12 +154,7 @@ function guestScript(scenarios: ScenarioRun[]): string {
     const load = `LOAD="sh /tmp/load-${s.load}.sh"`;
     const run =
       s.name === "kill-mid-probation"
-        ? `rm -f /tmp/in-probation
-${load} ${env} node ${GUEST_ENTRY} /deploy/plan.json kill-mid-probation & DAEMON=$!
-n=0; while [ ! -e /tmp/in-probation ] && [ $n -lt 1200 ]; do sleep 0.1; n=$((n+1)); done
-kill -9 $DAEMON; wait $DAEMON 2>/dev/null
-echo "${RESULT_MARKER}{\\"load\\":\\"deploy\\",\\"scenario\\":\\"killed\\",\\"uptime\\":\\"$(cut -d' ' -f1 /proc/uptime)\\"}"
-${load} ${env} node ${GUEST_ENTRY} /deploy/plan.json reconcile`
+        ? killAndRestart(`${load} ${env}`, env)
         : `${load} ${env} node ${GUEST_ENTRY} /deploy/plan.json ${s.name}`;
     return `echo "== scenario ${s.name}"
 rm -f /tmp/state.db*; cp /deploy/seed.db /tmp/state.db
@@ -146,10 +165,49 @@ dmesg -c | grep sched_ext | sed 's/^/KMSG ${s.name} /'`;
     .map(([name, body]) => `cat > /tmp/load-${name}.sh <<'LOAD_EOF'\n${body}\nLOAD_EOF`)
     .join("\n");
   return `mkdir -p /sys/fs/cgroup/interactive /sys/fs/cgroup/batch
+chmod +x /opt/schedctl/drop-probation
 ${loadFiles}
+cat > /tmp/schedctld.toml <<'CONFIG_EOF'
+${DAEMON_CONFIG}
+CONFIG_EOF
 dmesg -c >/dev/null
 ${steps.join("\n")}
 `;
+}
+
+/**
+ * Acceptance 4: the controller is SIGKILLed with a policy in probation (its load keeps running),
+ * then the real schedctld starts on the same store. The shell times, from /proc/uptime, the
+ * daemon's start to the kernel no longer running the killed run's policy, and to the end of
+ * the reconciliation; it records the kernel's state and pins before the daemon is stopped.
+ */
+function killAndRestart(prefix: string, env: string): string {
+  const result = (fields: string) =>
+    `echo "${RESULT_MARKER}{\\"load\\":\\"deploy\\",\\"scenario\\":\\"restart\\",${fields}}"`;
+  return `rm -f /tmp/in-probation
+${prefix} node ${GUEST_ENTRY} /deploy/plan.json kill-mid-probation & DAEMON=$!
+n=0; while [ ! -e /tmp/in-probation ] && [ $n -lt 1200 ]; do sleep 0.1; n=$((n+1)); done
+kill -9 $DAEMON; wait $DAEMON 2>/dev/null
+kernel() { read S < /sys/kernel/sched_ext/state; O=$(cat /sys/kernel/sched_ext/root/ops 2>/dev/null); echo "$S $O"; }
+BEFORE=$(kernel)
+STARTED=$(cut -d' ' -f1 /proc/uptime)
+sh ${GUEST_DAEMON} --foreground --config /tmp/schedctld.toml --bus none 2>/tmp/restart.log & DAEMON=$!
+n=0; while [ "$(kernel)" = "$BEFORE" ] && [ $n -lt 1500 ]; do sleep 0.02; n=$((n+1)); done
+SAFE=$(cut -d' ' -f1 /proc/uptime); SAFE_STATE=$(kernel)
+n=0; while ! grep -qE 'rolling_back -> [a-z_]+:' /tmp/restart.log && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done
+RECONCILED=$(cut -d' ' -f1 /proc/uptime)
+# The kernel's settled state: the restored policy with its link, or the default with none (a
+# starved emulator may eject even the known-good one meanwhile, and the daemon then unpins it).
+links() { find /sys/fs/bpf/schedctl -type f 2>/dev/null; }
+n=0; until case "$(kernel) $(links | wc -l)" in "enabled "*" 1" | "disabled  0") true ;; *) false ;; esac || [ $n -ge 150 ]; do sleep 0.1; n=$((n+1)); done
+FINAL=$(kernel)
+LINKS=$(links | sed 's/.*/"&"/' | tr '\\n' ',' | sed 's/,$//')
+${result('\\"before\\":\\"$BEFORE\\",\\"startedAt\\":$STARTED,\\"safeAt\\":$SAFE,\\"safeState\\":\\"$SAFE_STATE\\",\\"reconciledAt\\":$RECONCILED,\\"final\\":\\"$FINAL\\",\\"links\\":[$LINKS]')}
+kill -TERM $DAEMON; wait $DAEMON; EXIT=$?
+${result('\\"step\\":\\"stopped\\",\\"exit\\":$EXIT,\\"kernel\\":\\"$(kernel)\\",\\"links\\":$(links | wc -l)')}
+killall cpuhog wakelat 2>/dev/null
+grep -E 'dropped|starting|deploy:|attached|error|fatal' /tmp/restart.log | cut -c1-400 | sed 's/^/LOG restart /'
+${env} node ${GUEST_ENTRY} /deploy/plan.json restarted`;
 }
 
 export interface ScenarioResult {
