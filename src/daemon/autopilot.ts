@@ -128,7 +128,7 @@ export class Autopilot implements LoopHandler {
     if (!this.#started) return;
     this.#d.controller.watchProfile(profile);
     const waiting = this.#waiting;
-    if (waiting && this.#phaseProfiles.length >= MIN_BASELINE_SAMPLES) {
+    if (waiting && this.#phaseProfiles.length >= baselineNeeded(waiting.stored.decision)) {
       this.#waiting = undefined;
       this.#apply(waiting.job, waiting.stored, waiting.request);
     }
@@ -322,10 +322,11 @@ export class Autopilot implements LoopHandler {
       ...(decision.cgroup ? { cgroup: decision.cgroup } : {}),
       reason: `${decision.chooser}: ${decision.rationale}`.slice(0, 500),
     };
-    if (this.#phaseProfiles.length < MIN_BASELINE_SAMPLES) {
+    const needed = baselineNeeded(decision);
+    if (this.#phaseProfiles.length < needed) {
       this.#job = job; // still this phase's job: a newer phase change cancels it
       this.#waiting = { job, stored, request };
-      this.#activity = `${request.ref.name} verified; waiting for ${MIN_BASELINE_SAMPLES} samples of the phase as its baseline`;
+      this.#activity = `${request.ref.name} verified; waiting for ${needed} samples of the phase as its baseline`;
       return;
     }
     this.#apply(job, stored, request);
@@ -452,6 +453,15 @@ export function generatedSource(name: string, source: string, workload: string):
     },
     source,
   };
+}
+
+/**
+ * Samples of the phase to gather before the swap. A policy reused on a phase it served well is
+ * put in place at once (its probation still judges it against what the phase showed before it);
+ * one being tried waits for a fuller baseline.
+ */
+function baselineNeeded(decision: Decision): number {
+  return decision.chooser === "reuse" ? 1 : MIN_BASELINE_SAMPLES;
 }
 
 function shortHash(text: string): string {
