@@ -47,6 +47,8 @@ export interface Prepared {
   request?: ApplyRequest;
 }
 
+/** Refused candidates after which a phase stays on what it has. */
+const MAX_REFUSALS_PER_PHASE = 2;
 /** Windows in a row of other work before the autopilot decides anew without the detector. */
 const UNNOTICED_WINDOWS = 3;
 /** A unit's CPU share from which its appearance counts as new work. */
@@ -76,6 +78,8 @@ export class Autopilot implements LoopHandler {
   #workUnits: string[] = [];
   /** Windows in a row whose work differs from #workUnits with no phase change reported. */
   #unnoticed = 0;
+  /** Candidates refused by verification in the current phase (each refusal decides again). */
+  #refusals = 0;
   /** A verified candidate waiting for enough samples of its phase to form a baseline. */
   #waiting: { job: AbortController; stored: StoredDecision; request: ApplyRequest } | undefined;
 
@@ -174,6 +178,11 @@ export class Autopilot implements LoopHandler {
     this.#unnoticed = 0;
     // Only the new phase's samples may judge a policy chosen for it.
     this.#phaseProfiles = this.#phaseProfiles.slice(-1);
+    this.#refusals = 0;
+    this.#decideFor(change, context);
+  }
+
+  #decideFor(change: PhaseChange, context: TickContext): void {
     if (this.#mode !== "auto" || !this.#started) return;
     const state = this.#d.controller.state;
     if (state.pinned) {
@@ -195,7 +204,7 @@ export class Autopilot implements LoopHandler {
       this.#activity,
     );
     this.#d.decider.decide(change, signal).then(
-      (stored) => context.post("decide", () => this.#decided(job, stored, context)),
+      (stored) => context.post("decide", () => this.#decided(job, stored, change, context)),
       (error: Error) =>
         context.post("decide", () => {
           if (job !== this.#job) return;
@@ -249,7 +258,7 @@ export class Autopilot implements LoopHandler {
     this.#byHash.set(hash, stored);
   }
 
-  #decided(job: AbortController, stored: StoredDecision, context: TickContext): void {
+  #decided(job: AbortController, stored: StoredDecision, change: PhaseChange, context: TickContext): void {
     if (job !== this.#job) return; // a newer phase change took over
     const { decision } = stored;
     this.#d.journal.record({
@@ -284,7 +293,7 @@ export class Autopilot implements LoopHandler {
     const policy = decision.policy;
     this.#activity = `verifying ${describePolicy(policy)}`;
     this.prepare(policy, decision.class, job.signal).then(
-      (prepared) => context.post("verify", () => this.#verified(job, stored, prepared)),
+      (prepared) => context.post("verify", () => this.#verified(job, stored, prepared, change, context)),
       (error: Error) =>
         context.post("verify", () => {
           if (job !== this.#job) return;
@@ -295,7 +304,13 @@ export class Autopilot implements LoopHandler {
     );
   }
 
-  #verified(job: AbortController, stored: StoredDecision, prepared: Prepared): void {
+  #verified(
+    job: AbortController,
+    stored: StoredDecision,
+    prepared: Prepared,
+    change: PhaseChange,
+    context: TickContext,
+  ): void {
     if (job !== this.#job) return;
     this.#job = undefined;
     const { decision } = stored;
@@ -314,6 +329,11 @@ export class Autopilot implements LoopHandler {
         decisionId: stored.id,
         ...(decision.workload && { workload: decision.workload }),
       });
+      // The phase still wants a policy: decide again, the refused one now out of the running.
+      if (this.#refusals < MAX_REFUSALS_PER_PHASE) {
+        this.#refusals++;
+        this.#decideFor(change, context);
+      }
       return;
     }
     const request: ApplyRequest = {
