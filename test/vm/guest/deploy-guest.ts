@@ -170,6 +170,15 @@ const scenarios: Record<string, () => Promise<object>> = {
     const names = [process.env.FIRST ?? "vtime", process.env.SECOND ?? "fifo"];
     const first = apply(names[0]!, "vm test: first policy");
     await until("active", 60_000);
+    // What bpftool's struct_ops register repeats in every swap: each program's load through the
+    // kernel's verifier (timed here as a verify-only load, under the same load).
+    const verifyLoadMs: number[] = [];
+    for (const name of names) {
+      const { loadable } = policy(name);
+      if (loadable.kind !== "object") continue;
+      const started = performance.now();
+      if ((await kernel.verifyLoad(loadable.objectPath)).ok) verifyLoadMs.push(performance.now() - started);
+    }
     const swaps: object[] = [];
     for (let i = 1; i <= Number(process.env.SWAPS ?? 1); i++) {
       const answer = apply(names[i % 2]!, `vm test: swap ${i}`);
@@ -196,6 +205,7 @@ const scenarios: Record<string, () => Promise<object>> = {
       swaps,
       ejections: ejections.map((e) => e.raw),
       detectMs,
+      verifyLoadMs,
       injectedReason,
       deployments: deploymentsSummary(),
     };
