@@ -168,7 +168,7 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     expect(r.journal.some((e) => e.type === "rollback" && e.policy === current.ref.name)).toBe(true);
   }, 120_000);
 
-  it("never attaches a candidate the verifier refuses, and the planner is told", async () => {
+  it("never attaches a candidate the verifier refuses, tells the planner, and decides again without it", async () => {
     const r = await rig();
     r.kernel.refuseAll = "R1 invalid mem access 'scalar'";
     await r.stages.autopilot.start();
@@ -176,19 +176,22 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     for (let i = 0; i < 3; i++) await r.tick(latency);
     r.stages.autopilot.onPhaseChange(change(latency, 12), r.context);
     await r.until("the verdict", () => r.journal.some((e) => e.type === "verification"));
+    await r.until("a second decision", () => r.journal.filter((e) => e.type === "decision").length >= 2);
     await r.tick(latency);
-    const [stored] = r.stages.decisions.recentDecisions(1);
     expect(r.journal.find((e) => e.type === "verification")).toMatchObject({
       passed: false,
       stage: "kernel",
     });
     expect(r.kernel.attached).toEqual([]);
     expect(r.kernel.status().state).toBe("disabled");
-    expect(r.stages.decisions.outcomeOfDecision(stored!.id)).toMatchObject({
+    const [again, refused] = r.stages.decisions.recentDecisions(2);
+    expect(r.stages.decisions.outcomeOfDecision(refused!.id)).toMatchObject({
       passed: false,
       quarantined: true,
     });
-    expect(r.stages.autopilot.activity).toMatch(/refused at the kernel stage/);
+    expect(again!.decision.policy, "the refused candidate is out of the running").not.toEqual(
+      refused!.decision.policy,
+    );
   }, 120_000);
 
   it("gives the operator switch and rollback in manual mode, answering with the kernel's state", async () => {
