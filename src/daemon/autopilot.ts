@@ -380,7 +380,7 @@ export class Autopilot implements LoopHandler {
       this.#activity = `${placed.ref.name} on probation`;
     } else if (n.from === "probation" && n.to === "active" && placed) {
       journal.record({ type: "deploy", policy: placed.ref.name, hash: placed.ref.hash, state: "active" });
-      this.#outcome(true);
+      this.#outcomeAfterEffects(true);
       this.#activity = `${placed.ref.name} passed probation`;
     } else if (n.to === "rolling_back") {
       this.#rollingBackFrom = this.#lastPlaced ?? "";
@@ -390,7 +390,7 @@ export class Autopilot implements LoopHandler {
         ...(placed ? { to: placed.ref.name } : {}),
         reason: n.reason,
       });
-      if (n.from === "probation" || n.from === "deploying") this.#outcome(false);
+      if (n.from === "probation" || n.from === "deploying") this.#outcomeAfterEffects(false);
     } else if (n.from === "rolling_back" && (n.to === "active" || n.to === "fallback_default")) {
       emit({
         type: "rolled-back",
@@ -406,10 +406,17 @@ export class Autopilot implements LoopHandler {
   }
 
   /** Feeds probation's verdict on the deployed decision back to the decider. */
-  #outcome(passed: boolean): void {
+  /**
+   * The controller announces a transition before it carries out its effects, among them storing
+   * the probation samples on the deployment row: the outcome is read once they are stored.
+   */
+  #outcomeAfterEffects(passed: boolean): void {
     const probation = this.#onProbation;
     this.#onProbation = undefined;
-    if (!probation) return;
+    if (probation) queueMicrotask(() => this.#outcome(passed, probation));
+  }
+
+  #outcome(passed: boolean, probation: { hash: string; deploymentId: number | undefined }): void {
     const stored = this.#byHash.get(probation.hash);
     if (!stored) return;
     const row =

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { Config } from "../../src/config/schema.ts";
+import { kpiRatio } from "../../src/daemon/autopilot.ts";
 import type { LoopState, TickContext } from "../../src/daemon/loop.ts";
 import { DaemonManager } from "../../src/daemon/manager.ts";
 import { createNotifier } from "../../src/daemon/notify.ts";
@@ -37,7 +38,7 @@ interface Rig {
   host: ReturnType<typeof createHost>;
   config: Config;
   tick(profile: Profile): Promise<void>;
-  until(what: string, done: () => boolean, profile?: Profile): Promise<void>;
+  until(what: string, done: () => boolean, profile?: Profile | (() => Profile)): Promise<void>;
   context: TickContext;
 }
 
@@ -95,11 +96,15 @@ async function rig(options: { mode?: "auto" | "manual" } = {}): Promise<Rig> {
     for (const apply of posted.splice(0)) await apply();
     stages.autopilot.onProfile({ ...profile, at: clock.now() });
   };
-  const until = async (what: string, done: () => boolean, profile = serviceUnderHogs()) => {
+  const until = async (
+    what: string,
+    done: () => boolean,
+    profile: Profile | (() => Profile) = serviceUnderHogs(),
+  ) => {
     const deadline = Date.now() + 90_000; // clang compiles real policies meanwhile
     while (!done()) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await tick(profile);
+      await tick(typeof profile === "function" ? profile() : profile);
       await delay(25);
     }
   };
@@ -115,7 +120,18 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     const latency = serviceUnderHogs();
     for (let i = 0; i < 10; i++) await r.tick(latency);
     r.stages.autopilot.onPhaseChange(change(latency, 12), r.context);
-    await r.until("probation passed", () => r.stages.controller.state.phase === "active");
+    // Under the policy the service waits half as much as before it (its own PSI, the KPI judged).
+    const eased = {
+      ...latency,
+      topCgroups: latency.topCgroups.map((c) =>
+        c.path === "/system.slice/api.service" ? { ...c, psiCpuSome: 0.35 } : c,
+      ),
+    };
+    await r.until(
+      "probation passed",
+      () => r.stages.controller.state.phase === "active",
+      () => (r.stages.controller.state.phase === "probation" ? eased : latency),
+    );
 
     const ops = r.kernel.status().ops;
     expect(ops).toMatch(/^schedctl_/);
@@ -133,10 +149,12 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     const [deployment] = r.stages.deployments.deployments(1);
     expect(deployment).toMatchObject({ hash: current.ref.hash, outcome: "passed", signature: "sig-latency" });
     expect(deployment!.probation.length).toBeGreaterThanOrEqual(3);
-    expect(r.stages.decisions.outcomeOfDecision(stored!.id)).toMatchObject({
-      passed: true,
-      rolledBack: false,
-    });
+    // The decider learns the measured ratio (the probation samples are stored before it is read).
+    await r.tick(latency);
+    const learned = r.stages.decisions.outcomeOfDecision(stored!.id);
+    expect(learned).toMatchObject({ passed: true, rolledBack: false });
+    expect(learned!.kpiRatio).toBeCloseTo(kpiRatio(deployment!), 6);
+    expect(learned!.kpiRatio).toBeLessThan(0.8);
 
     // Journalled in order, and the bus heard of the change only once the kernel had it.
     expect(r.journal.map((e) => e.type)).toEqual(["decision", "verification", "deploy", "deploy"]);
