@@ -49,8 +49,11 @@ export interface Prepared {
 
 /** Refused candidates after which a phase stays on what it has. */
 const MAX_REFUSALS_PER_PHASE = 2;
-/** Windows in a row of other work before the autopilot decides anew without the detector. */
-const UNNOTICED_WINDOWS = 3;
+/**
+ * Windows in a row of other work, beyond the detector's own confirmation, before the autopilot
+ * decides anew without it: the detector, when it sees the change, reports it first.
+ */
+const UNNOTICED_GRACE_WINDOWS = 1;
 /** A unit's CPU share from which its appearance counts as new work. */
 const UNNOTICED_MIN_SHARE = 0.1;
 
@@ -145,13 +148,14 @@ export class Autopilot implements LoopHandler {
    * a row is a new phase for the autopilot all the same: it decides for the work as it is now.
    */
   #watchWork(profile: Profile, context: TickContext): void {
-    if (this.#mode !== "auto") return;
+    // The detector's own report of this tick comes next and carries its drift (the LLM's cue).
+    if (this.#mode !== "auto" || context.change) return;
     const now = workUnits(profile);
     const significant = workUnits(profile, UNNOTICED_MIN_SHARE);
     const changed =
       now.length === 0 ? this.#workUnits.length > 0 : !significant.every((u) => this.#workUnits.includes(u));
     this.#unnoticed = changed ? this.#unnoticed + 1 : 0;
-    if (this.#unnoticed < UNNOTICED_WINDOWS) return;
+    if (this.#unnoticed < this.#d.config.detect.confirm_samples + UNNOTICED_GRACE_WINDOWS) return;
     this.#unnoticed = 0;
     const cls = classify(profile.features);
     const key = workloadKey({ ...profile, class: cls });

@@ -19,6 +19,8 @@ export interface TickContext {
   post(source: string, apply: () => void | Promise<void>): void;
   /** Aborted when the daemon stops: pass it to async jobs so they cancel. */
   readonly signal: AbortSignal;
+  /** The phase change this tick reports (handed to onPhaseChange after onProfile), if any. */
+  readonly change: PhaseChange | undefined;
 }
 
 /** A stage plugged into the loop. Handlers run in the order given, after the tick is stored. */
@@ -125,6 +127,7 @@ export class DaemonLoop {
       state: this.state,
       signal: this.#stop.signal,
       post: (source, apply) => this.#posted.push({ source, apply }),
+      change: step?.change,
     };
     for (const handler of this.#handlers) {
       await this.#guard(handler.name, async () => {

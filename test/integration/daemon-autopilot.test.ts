@@ -17,7 +17,7 @@ import type { Profile } from "../../src/observe/types.ts";
 import { defaultCacheDir, ensureSandboxKernel } from "../../src/sandbox/kernel-image.ts";
 import type { Db } from "../../src/store/db.ts";
 import { openStateDb } from "../../src/store/store.ts";
-import { change, serviceUnderHogs } from "../helpers/decide-fixtures.ts";
+import { change, profile, serviceUnderHogs } from "../helpers/decide-fixtures.ts";
 import { FixtureKernel } from "../helpers/fixture-kernel.ts";
 import { writeCgroup, writeSystem } from "../helpers/proc-tree.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -90,6 +90,7 @@ async function rig(options: { mode?: "auto" | "manual" } = {}): Promise<Rig> {
     state: {} as LoopState,
     post: (_source, apply) => void posted.push(apply),
     signal: new AbortController().signal,
+    change: undefined,
   };
   const tick = async (profile: Profile) => {
     clock.advance(1000);
@@ -210,6 +211,35 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     expect(again!.decision.policy, "the refused candidate is out of the running").not.toEqual(
       refused!.decision.policy,
     );
+  }, 120_000);
+
+  it("leaves a change the detector reports to the detector, and decides for work it never reported", async () => {
+    const r = await rig();
+    await r.stages.autopilot.start();
+    const decisions = () => r.stages.decisions.recentDecisions(10).map((d) => d.decision.signature);
+    // The detector confirms the service's work on the very window the autopilot would have
+    // guessed it: its report, with its drift (the LLM's cue), is the one decided on.
+    const latency = serviceUnderHogs();
+    const guessAfter = r.config.detect.confirm_samples + 1;
+    for (let i = 1; i < guessAfter; i++) r.stages.autopilot.onProfile(latency, r.context);
+    const reported = change(latency, 12);
+    const reportingTick = { ...r.context, change: reported };
+    r.stages.autopilot.onProfile(latency, reportingTick);
+    r.stages.autopilot.onPhaseChange(reported, reportingTick);
+    await r.until("the reported phase's decision", () => decisions().length === 1);
+    expect(decisions()).toEqual(["sig-latency"]);
+
+    // A build takes over and the detector never says so (say, within its dwell): after the
+    // detector's confirmation plus a window of grace, the autopilot decides for the build itself.
+    const build = profile("throughput", "sig-latency", {
+      features: { cpu_util: 1, runnable_per_cpu: 3, psi_cpu_some: 0.5 },
+      topCgroups: [{ path: "/user.slice/build.scope", cpuShare: 0.95, psiCpuSome: 0.5, tasks: 8 }],
+    });
+    for (let i = 1; i < guessAfter; i++) r.stages.autopilot.onProfile(build, r.context);
+    expect(decisions(), "not before the detector had its chance").toHaveLength(1);
+    r.stages.autopilot.onProfile(build, r.context);
+    await r.until("a decision for the unreported work", () => decisions().length === 2, build);
+    expect(decisions()[0]).toMatch(/^throughput-work-/);
   }, 120_000);
 
   it("gives the operator switch and rollback in manual mode, answering with the kernel's state", async () => {
