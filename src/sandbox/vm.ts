@@ -57,6 +57,7 @@ export function createQemuSandbox(options: QemuSandboxOptions = {}): Sandbox {
           cpus: run.cpus,
           memoryMb: run.memoryMb,
           accel: run.accel,
+          tcgThread: run.tcgThread,
         });
         return await runQemu(command, run, logger);
       } finally {

@@ -192,7 +192,8 @@ kernel() { read S < /sys/kernel/sched_ext/state; O=$(cat /sys/kernel/sched_ext/r
 BEFORE=$(kernel)
 STARTED=$(cut -d' ' -f1 /proc/uptime)
 sh ${GUEST_DAEMON} --foreground --config /tmp/schedctld.toml --bus none 2>/tmp/restart.log & DAEMON=$!
-n=0; while [ "$(kernel)" = "$BEFORE" ] && [ $n -lt 1500 ]; do sleep 0.02; n=$((n+1)); done
+# Safe: the killed run's policy is gone, not merely on its way out ("disabling" still runs it).
+n=0; while [ "$(kernel)" = "$BEFORE" -o "$(kernel)" = "disabling \${BEFORE#* }" ] && [ $n -lt 1500 ]; do sleep 0.02; n=$((n+1)); done
 SAFE=$(cut -d' ' -f1 /proc/uptime); SAFE_STATE=$(kernel)
 n=0; while ! grep -qE 'rolling_back -> [a-z_]+:' /tmp/restart.log && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done
 RECONCILED=$(cut -d' ' -f1 /proc/uptime)
