@@ -1,12 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * batch-order: orders batch tasks by the CPU time they have used so far, shortest or longest
- * first (the batch case of the SchedCP paper: a few long jobs among many short ones).
+ * batch-order: runs batch tasks one after another, ordered by the CPU time they have used since
+ * they last slept, shortest or longest first (the batch case of the SchedCP paper: a few long
+ * jobs among many short ones).
  *
- * Shortest-first lets the many short jobs finish early (lower mean completion time); longest-
- * first starts the long job early so it does not become the tail. A task's queue key is its
- * enqueue time moved by at most `horizon_ms` of observed runtime, so ordering never starves a
- * task for more than about horizon_ms. It gives up fairness and wake-up latency.
+ * Job lengths are not known in advance, so shortest-first orders by what each task has used: a
+ * task that has not run yet goes before one that has, and tasks alike go in the order they first
+ * queued. A slice is long (`slice_us`), so a short job usually finishes in one go instead of
+ * sharing the CPUs with every other job until they all finish late together; a long job, once it
+ * has used a slice, queues behind the jobs that have not run yet. A coordinator that sleeps
+ * between short bursts (make, a job runner) stays at the front, so the next job starts at once.
+ * Longest-first does the opposite, to start a long job early when the makespan matters more.
+ *
+ * A task's queue key is when it first queued, moved later (shortest-first) or earlier (longest-
+ * first) by 16 times the CPU time it has used since it last slept, at most `horizon_ms`: no task
+ * waits behind newer ones for more than about horizon_ms. It gives up fairness and wake-up
+ * latency: nothing is preempted.
  */
 #include "schedctl.h"
 
@@ -15,13 +24,15 @@ char _license[] SEC("license") = "GPL";
 #define SHARED_DSQ 0
 #define ORDER_SHORTEST 0 /* the index of each option of the `order` enum tunable */
 #define ORDER_LONGEST 1
+#define BURST_WEIGHT 16 /* 100 ms of CPU time moves a task 1.6 s back in the queue */
 
 const volatile u64 slice_ns = TUNABLE(slice_us) * 1000ULL;
 const volatile u32 order = TUNABLE(order);
 const volatile u64 horizon_ns = TUNABLE(horizon_ms) * 1000000ULL;
 
 struct task_ctx {
-	u64 runtime_ns; /* CPU time observed so far */
+	u64 first_queued_ns;
+	u64 burst_ns; /* CPU time used since the task last slept */
 	u64 started_ns;
 };
 
@@ -50,11 +61,18 @@ s32 SCX_OP(batch_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags
 void SCX_OP(batch_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = task_ctx(p);
-	u64 bias = tctx ? sc_min(tctx->runtime_ns, horizon_ns) : 0;
-	u64 key = bpf_ktime_get_ns();
+	u64 now = bpf_ktime_get_ns();
+	u64 shift, key;
 
-	/* Shortest first: more runtime queues later. Longest first: more runtime queues earlier. */
-	key = order == ORDER_LONGEST ? key + horizon_ns - bias : key + bias;
+	if (!tctx) {
+		sc_insert_vtime(p, SHARED_DSQ, slice_ns, now, enq_flags);
+		return;
+	}
+	if (!tctx->first_queued_ns)
+		tctx->first_queued_ns = now;
+	shift = sc_min(tctx->burst_ns * BURST_WEIGHT, horizon_ns);
+	key = order == ORDER_LONGEST ? tctx->first_queued_ns + horizon_ns - shift
+				     : tctx->first_queued_ns + shift;
 	sc_insert_vtime(p, SHARED_DSQ, slice_ns, key, enq_flags);
 }
 
@@ -75,8 +93,9 @@ void SCX_OP(batch_stopping, struct task_struct *p, bool runnable)
 {
 	struct task_ctx *tctx = task_ctx(p);
 
-	if (tctx && tctx->started_ns)
-		tctx->runtime_ns += bpf_ktime_get_ns() - tctx->started_ns;
+	if (!tctx || !tctx->started_ns)
+		return;
+	tctx->burst_ns = runnable ? tctx->burst_ns + bpf_ktime_get_ns() - tctx->started_ns : 0;
 }
 
 s32 SCX_OP_SLEEPABLE(batch_init)

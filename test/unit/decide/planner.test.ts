@@ -236,7 +236,7 @@ describe("the service the host exists for", () => {
     });
     expect(targetCgroup(batch)).toBe("/batch.slice/jobs.service");
     expect(candidatesFor(batch, catalogue, 4).map((c) => c.key)).toContain(
-      'builtin:batch-order?horizon_ms=1000&order="shortest"&slice_us=10000',
+      'builtin:batch-order?horizon_ms=1000&order="shortest"&slice_us=200000',
     );
     const hog = profile("throughput", "sig-busy-service", {
       topCgroups: [{ path: "/system.slice/encoder.service", cpuShare: 0.9, psiCpuSome: 0.5, tasks: 4 }],

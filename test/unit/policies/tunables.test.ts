@@ -8,9 +8,13 @@ describe("resolveTunables", () => {
   const boost = builtinPolicy("cgroup-boost").manifest;
 
   it("fills in defaults and keeps given values", () => {
-    expect(resolveTunables(latency, { slice_us: 2000 })).toEqual({
-      interactive_us: 1000,
+    expect(resolveTunables(latency, { slice_us: 2000, preempt_waker: false })).toEqual({
+      busy_wakeups: 20,
+      hog_slice_us: 10000,
+      interactive_us: 4000,
       preempt_min_us: 400,
+      preempt_waker: false,
+      reserved_cpus: 1,
       slice_us: 2000,
     });
   });
@@ -24,7 +28,7 @@ describe("resolveTunables", () => {
 
   it("refuses unknown names, wrong types, unknown options and too many cgroups", () => {
     expect(() => resolveTunables(latency, { slice: 1 })).toThrow(
-      'policy latency: unknown tunable "slice" (known: slice_us, interactive_us, preempt_min_us)',
+      'policy latency: unknown tunable "slice" (known: slice_us, hog_slice_us, interactive_us, preempt_min_us, preempt_waker, reserved_cpus, busy_wakeups)',
     );
     expect(() => resolveTunables(latency, { slice_us: 2.5 })).toThrow("slice_us=2.5 is not an integer");
     expect(() => resolveTunables(batch, { order: "random" })).toThrow(
