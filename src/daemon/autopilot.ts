@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import type { Config } from "../config/schema.ts";
 import type { ManagerEvent, Mode } from "../dbus/backend.ts";
-import { workloadKey, workUnits } from "../decide/candidates.ts";
+import { isServiceUnit, targetCgroup, workloadKey, workUnits } from "../decide/candidates.ts";
 import type { ChosenPolicy, Decider, Decision, StoredDecision } from "../decide/index.ts";
 import type { ApplyRequest, DeployController, TransitionNotice } from "../deploy/controller.ts";
-import { kpisFromProfile, meanKpis } from "../deploy/kpis.ts";
+import { kpiRatio, kpisFromProfile } from "../deploy/kpis.ts";
 import { BASELINE_SAMPLES } from "../deploy/machine.ts";
-import type { DeploymentRecord, DeploymentStore, Kpis } from "../deploy/types.ts";
+import type { CgroupKpi, DeploymentStore } from "../deploy/types.ts";
 import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log/logger.ts";
 import { classify } from "../observe/classify.ts";
@@ -71,7 +71,7 @@ export class Autopilot implements LoopHandler {
   /** Decisions by the hash they deployed, so outcomes reach the decider. */
   readonly #byHash = new Map<string, StoredDecision>();
   /** The hash under probation (its failure is recorded when probation ends otherwise). */
-  #onProbation: { hash: string; deploymentId: number | undefined } | undefined;
+  #onProbation: { hash: string; deploymentId: number | undefined; cgroupKpi?: CgroupKpi } | undefined;
   /** What was attached before the latest transition (the failing policy when one rolls back). */
   #lastPlaced: string | undefined;
   #rollingBackFrom = "";
@@ -343,7 +343,7 @@ export class Autopilot implements LoopHandler {
     const request: ApplyRequest = {
       ...prepared.request,
       signature: decision.signature,
-      ...(decision.cgroup ? { cgroup: decision.cgroup } : {}),
+      ...judgedCgroup(decision, change.to),
       reason: `${decision.chooser}: ${decision.rationale}`.slice(0, 500),
     };
     const needed = baselineNeeded(decision);
@@ -372,7 +372,11 @@ export class Autopilot implements LoopHandler {
     const { journal, emit, log } = this.#d;
     const placed = n.state.current;
     if (n.from === "deploying" && n.to === "probation" && placed) {
-      this.#onProbation = { hash: placed.ref.hash, deploymentId: n.state.deploymentId };
+      this.#onProbation = {
+        hash: placed.ref.hash,
+        deploymentId: n.state.deploymentId,
+        ...(n.state.probation?.cgroupKpi && { cgroupKpi: n.state.probation.cgroupKpi }),
+      };
       journal.record({
         type: "deploy",
         policy: placed.ref.name,
@@ -420,7 +424,10 @@ export class Autopilot implements LoopHandler {
     if (probation) queueMicrotask(() => this.#outcome(passed, probation));
   }
 
-  #outcome(passed: boolean, probation: { hash: string; deploymentId: number | undefined }): void {
+  #outcome(
+    passed: boolean,
+    probation: { hash: string; deploymentId: number | undefined; cgroupKpi?: CgroupKpi },
+  ): void {
     const stored = this.#byHash.get(probation.hash);
     if (!stored) return;
     const row =
@@ -433,7 +440,7 @@ export class Autopilot implements LoopHandler {
       signature: decision.signature,
       class: decision.class,
       policy: decision.policy,
-      kpiRatio: row ? kpiRatio(row) : passed ? 1 : 2,
+      kpiRatio: row ? kpiRatio(row.baseline, row.probation, probation.cgroupKpi) : passed ? 1 : 2,
       passed,
       rolledBack: !passed,
       quarantined: this.#d.deployments.isQuarantined(probation.hash, decision.signature),
@@ -512,18 +519,22 @@ export function describePolicy(policy: ChosenPolicy): string {
 }
 
 /**
- * Probation's KPI over the baseline's, lower is better: the targeted cgroup's CPU pressure when
- * the decision named one, else the host's run delay per CPU time. A small floor keeps near-idle
- * figures from producing wild ratios.
+ * The cgroup a policy is judged by, and how: the one the decision names (a service, or what a
+ * cgroup policy favours), else the unit doing the phase's work. Host-wide run delay is no judge
+ * between sched_ext policies: measured in the VM, a batch whose mean completion fell by a third
+ * under batch-order showed the same run delay per CPU time as under the kernel default.
  */
-export function kpiRatio(row: Pick<DeploymentRecord, "baseline" | "probation">): number {
-  const before = meanKpis(row.baseline);
-  const after = meanKpis(row.probation);
-  const pick = (name: keyof Kpis, floor: number) =>
-    before[name] !== undefined && after[name] !== undefined
-      ? (after[name]! + floor) / (before[name]! + floor)
-      : undefined;
-  return pick("cgroupPsiCpuSome", 0.01) ?? pick("runDelayPerCpuTime", 0.01) ?? pick("psiCpuSome", 0.01) ?? 1;
+export function judgedCgroup(
+  decision: Decision,
+  profile: Profile,
+): { cgroup: string; cgroupKpi: CgroupKpi } | Record<string, never> {
+  const cgroup = decision.cgroup ?? targetCgroup(profile);
+  return cgroup ? { cgroup, cgroupKpi: cgroupKpiFor(cgroup) } : {};
+}
+
+/** A service is judged by the time it waited for others; other work by the time any task waited. */
+export function cgroupKpiFor(cgroup: string): CgroupKpi {
+  return isServiceUnit(cgroup) ? "cgroupPsiCpuFull" : "cgroupPsiCpuSome";
 }
 
 export type { Decision };

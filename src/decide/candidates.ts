@@ -137,7 +137,8 @@ function hasWork(c: CgroupShare): boolean {
   return c.tasks > 0 || c.cpuShare > 0;
 }
 
-function isServiceUnit(path: string): boolean {
+/** A unit that serves requests (system.slice/*.service, or named like a server), not a batch unit. */
+export function isServiceUnit(path: string): boolean {
   if (/(^|\/)batch\.slice(\/|$)/.test(path)) return false;
   const leaf = leafName(path);
   if (/^\/system\.slice\/.+\.service$/.test(path)) return true;

@@ -14,6 +14,7 @@ import {
   transition,
 } from "./machine.ts";
 import type {
+  CgroupKpi,
   ControllerState,
   DeployConfig,
   DeploymentStore,
@@ -47,6 +48,8 @@ export interface ApplyRequest {
   signature?: string;
   /** The cgroup the decision targets: its KPIs join the probation guard. */
   cgroup?: string;
+  /** Which of its pressures judges the probation (default: "some"). */
+  cgroupKpi?: CgroupKpi;
   reason: string;
   /** Pre-swap KPIs of the phase the decision was made for (default: the latest samples). */
   baseline?: Kpis[];
@@ -217,6 +220,7 @@ export class DeployController {
       pin,
       ...(request.signature ? { signature: request.signature } : {}),
       ...(request.cgroup ? { cgroup: request.cgroup } : {}),
+      ...(request.cgroupKpi ? { cgroupKpi: request.cgroupKpi } : {}),
       ...(request.baseline && request.baseline.length > 0
         ? { baseline: request.baseline }
         : request.cgroup && this.#profiles.length > 0

@@ -1,5 +1,5 @@
 import type { Profile } from "../observe/types.ts";
-import type { KpiName, Kpis } from "./types.ts";
+import type { CgroupKpi, KpiName, Kpis } from "./types.ts";
 
 // The probation guard: mean KPIs under the new policy against the mean before the swap (the
 // targeted cgroup's own when the decision names one, else the host's).
@@ -10,6 +10,7 @@ const ABSOLUTE_MARGIN: Record<KpiName, number> = {
   psiCpuSome: 0.05,
   runDelayPerCpuTime: 0.25,
   cgroupPsiCpuSome: 0.05,
+  cgroupPsiCpuFull: 0.03,
 };
 
 /** Samples of probation needed before a regression is called. */
@@ -21,6 +22,7 @@ export function kpisFromProfile(profile: Profile, cgroup?: string): Kpis {
     psiCpuSome: profile.features.psi_cpu_some,
     runDelayPerCpuTime: profile.features.run_delay_per_cpu_time,
     ...(group ? { cgroupPsiCpuSome: group.psiCpuSome } : {}),
+    ...(group?.psiCpuFull !== undefined ? { cgroupPsiCpuFull: group.psiCpuFull } : {}),
   };
 }
 
@@ -41,7 +43,12 @@ export function meanKpis(samples: Kpis[]): Partial<Record<KpiName, number>> {
   return out;
 }
 
-export function findRegressions(baseline: Kpis[], probation: Kpis[], ratio: number): Regression[] {
+export function findRegressions(
+  baseline: Kpis[],
+  probation: Kpis[],
+  ratio: number,
+  cgroupKpi: CgroupKpi = "cgroupPsiCpuSome",
+): Regression[] {
   if (baseline.length === 0 || probation.length < MIN_PROBATION_SAMPLES) return [];
   const before = meanKpis(baseline);
   const after = meanKpis(probation);
@@ -49,9 +56,9 @@ export function findRegressions(baseline: Kpis[], probation: Kpis[], ratio: numb
   // A decision that names the cgroup it serves is judged by that cgroup: a policy that makes a
   // service wait less by making the hogs wait more is doing its job.
   const judged: KpiName[] =
-    before.cgroupPsiCpuSome !== undefined && after.cgroupPsiCpuSome !== undefined
-      ? ["cgroupPsiCpuSome"]
-      : (Object.keys(ABSOLUTE_MARGIN) as KpiName[]);
+    before[cgroupKpi] !== undefined && after[cgroupKpi] !== undefined
+      ? [cgroupKpi]
+      : HOST_KPIS;
   for (const name of judged) {
     const b = before[name];
     const a = after[name];
@@ -59,6 +66,23 @@ export function findRegressions(baseline: Kpis[], probation: Kpis[], ratio: numb
     if (a > b * ratio && a - b > ABSOLUTE_MARGIN[name]) found.push({ kpi: name, baseline: b, now: a });
   }
   return found;
+}
+
+const HOST_KPIS: KpiName[] = ["psiCpuSome", "runDelayPerCpuTime"];
+
+/**
+ * Probation's KPI over the baseline's, lower is better: the targeted cgroup's pressure when the
+ * decision named one, else the host's run delay per CPU time. A small floor keeps near-idle
+ * figures from producing wild ratios.
+ */
+export function kpiRatio(baseline: Kpis[], probation: Kpis[], cgroupKpi: CgroupKpi = "cgroupPsiCpuSome"): number {
+  const before = meanKpis(baseline);
+  const after = meanKpis(probation);
+  const pick = (name: KpiName, floor: number) =>
+    before[name] !== undefined && after[name] !== undefined
+      ? (after[name]! + floor) / (before[name]! + floor)
+      : undefined;
+  return pick(cgroupKpi, 0.01) ?? pick("runDelayPerCpuTime", 0.01) ?? pick("psiCpuSome", 0.01) ?? 1;
 }
 
 export function describeRegressions(found: Regression[]): string {

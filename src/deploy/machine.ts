@@ -1,6 +1,14 @@
 import type { KernelEvent, SchedExtStatus } from "../kernel/types.ts";
 import { describeRegressions, findRegressions, MIN_PROBATION_SAMPLES } from "./kpis.ts";
-import type { ControllerState, DeployConfig, DeploymentRecord, Kpis, Outcome, Placed } from "./types.ts";
+import type {
+  CgroupKpi,
+  ControllerState,
+  DeployConfig,
+  DeploymentRecord,
+  Kpis,
+  Outcome,
+  Placed,
+} from "./types.ts";
 
 // The deployment controller's logic, free of I/O: (state, event) -> (state, effects). The runner
 // (controller.ts) feeds it events (ticks, kernel status, finished swap jobs, operator commands)
@@ -12,6 +20,7 @@ export type DeployEvent =
       target: Placed;
       signature?: string;
       cgroup?: string;
+      cgroupKpi?: CgroupKpi;
       reason: string;
       operator: boolean;
       pin?: boolean;
@@ -121,6 +130,7 @@ export function transition(
             samples: [],
             ...(event.signature ? { signature: event.signature } : {}),
             ...(event.cgroup ? { cgroup: event.cgroup } : {}),
+            ...(event.cgroup && event.cgroupKpi ? { cgroupKpi: event.cgroupKpi } : {}),
           },
         },
         event.reason,
@@ -301,7 +311,12 @@ function judgeProbation(
   at: (patch: Partial<ControllerState>, reason: string) => ControllerState,
 ): Step {
   const probation = state.probation!;
-  const regressions = findRegressions(probation.baseline, probation.samples, config.regressionRatio);
+  const regressions = findRegressions(
+    probation.baseline,
+    probation.samples,
+    config.regressionRatio,
+    probation.cgroupKpi,
+  );
   if (regressions.length > 0) {
     return rollBack(
       state,

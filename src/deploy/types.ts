@@ -38,9 +38,20 @@ export const Kpis = z.object({
   runDelayPerCpuTime: z.number(),
   /** The targeted cgroup's PSI cpu "some" share, when a decision names one. */
   cgroupPsiCpuSome: z.number().optional(),
+  /** The targeted cgroup's PSI cpu "full" share (its work waiting with none of it running). */
+  cgroupPsiCpuFull: z.number().optional(),
 });
 export type Kpis = z.infer<typeof Kpis>;
 export type KpiName = keyof Kpis;
+
+/**
+ * Which of the targeted cgroup's pressures judges a probation. A service by "full": time it had
+ * work and none of it ran, i.e. it waited for others (a policy may order the service's own
+ * threads, as a messenger stepping aside for its workers, without being blamed). Other work by
+ * "some": time any of its tasks waited, which falls as jobs finish sooner.
+ */
+export const CgroupKpi = z.enum(["cgroupPsiCpuSome", "cgroupPsiCpuFull"]);
+export type CgroupKpi = z.infer<typeof CgroupKpi>;
 
 /** A policy the controller attached (or may restore). */
 export const Placed = z.object({ ref: PolicyRef, loadable: Loadable });
@@ -53,6 +64,7 @@ export const Probation = z.object({
   samples: z.array(Kpis),
   signature: z.string().optional(),
   cgroup: z.string().optional(),
+  cgroupKpi: CgroupKpi.optional(),
 });
 export type Probation = z.infer<typeof Probation>;
 

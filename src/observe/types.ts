@@ -18,6 +18,11 @@ export const CgroupShare = z.object({
   cpuShare: z.number(),
   /** PSI cpu "some" of this cgroup over the window, 0..1 (0 when unavailable). */
   psiCpuSome: z.number(),
+  /**
+   * PSI cpu "full": the share of the window in which the cgroup had runnable tasks and none of
+   * them ran (absent when the kernel gives no full line).
+   */
+  psiCpuFull: z.number().optional(),
   tasks: z.number().int(),
 });
 export type CgroupShare = z.infer<typeof CgroupShare>;

@@ -169,10 +169,12 @@ function rankCgroups(
     const c = cur.cgroups.find((x) => x.path === path)!;
     const old = before.get(path);
     const some = optionalDelta(old?.cpuSomeUs ?? (cur.full ? undefined : 0), c.cpuSomeUs, windowUs);
+    const full = optionalDelta(old?.cpuFullUs ?? (cur.full ? undefined : 0), c.cpuFullUs, windowUs);
     return {
       path,
       cpuShare: fraction(Math.max(0, value), shareBase),
       psiCpuSome: fraction(some ?? 0, windowUs),
+      ...(full !== undefined && { psiCpuFull: fraction(full, windowUs) }),
       tasks: known.get(path)?.tasks ?? 0,
     };
   });

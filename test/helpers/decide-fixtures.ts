@@ -99,7 +99,7 @@ export function serviceUnderHogs(signature = "sig-latency"): Profile {
     features: { cpu_util: 0.95, runnable_per_cpu: 2.5, run_delay_per_cpu_time: 0.8, psi_cpu_some: 0.6 },
     topCgroups: [
       { path: "/batch.slice/hogs.service", cpuShare: 0.8, psiCpuSome: 0.3, tasks: 4 },
-      { path: "/system.slice/api.service", cpuShare: 0.15, psiCpuSome: 0.7, tasks: 3 },
+      { path: "/system.slice/api.service", cpuShare: 0.15, psiCpuSome: 0.7, psiCpuFull: 0.4, tasks: 3 },
     ],
     topProcesses: [
       { pid: 100, comm: "stress-ng-cpu", cpuShare: 0.4 },

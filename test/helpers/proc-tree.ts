@@ -62,6 +62,7 @@ export function writeSystem(root: string, c: SystemCounters, mountinfo = CGROUP2
 export interface CgroupCounters {
   usage: number;
   cpuSome?: number;
+  cpuFull?: number;
   ioSome?: number;
   memory?: number;
   threads?: number;
@@ -77,9 +78,9 @@ export function writeCgroup(root: string, path: string, c: CgroupCounters): void
     `${dir}/cpu.stat`,
     `usage_usec ${c.usage}\nuser_usec ${Math.floor(c.usage * 0.7)}\nsystem_usec ${Math.ceil(c.usage * 0.3)}\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n`,
   );
-  const psi = (total: number) =>
-    `some avg10=0.00 avg60=0.00 avg300=0.00 total=${total}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n`;
-  write(root, `${dir}/cpu.pressure`, psi(c.cpuSome ?? 0));
+  const psi = (total: number, full = 0) =>
+    `some avg10=0.00 avg60=0.00 avg300=0.00 total=${total}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=${full}\n`;
+  write(root, `${dir}/cpu.pressure`, psi(c.cpuSome ?? 0, c.cpuFull ?? 0));
   write(root, `${dir}/io.pressure`, psi(c.ioSome ?? 0));
   write(root, `${dir}/memory.pressure`, psi(0));
   if (c.memory !== undefined) write(root, `${dir}/memory.current`, `${c.memory}\n`);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { Config } from "../../src/config/schema.ts";
-import { kpiRatio } from "../../src/daemon/autopilot.ts";
+import { kpiRatio } from "../../src/deploy/kpis.ts";
 import type { LoopState, TickContext } from "../../src/daemon/loop.ts";
 import { DaemonManager } from "../../src/daemon/manager.ts";
 import { createNotifier } from "../../src/daemon/notify.ts";
@@ -121,11 +121,13 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     const latency = serviceUnderHogs();
     for (let i = 0; i < 10; i++) await r.tick(latency);
     r.stages.autopilot.onPhaseChange(change(latency, 12), r.context);
-    // Under the policy the service waits half as much as before it (its own PSI, the KPI judged).
+    // Under the policy the service waits for others half as much as before it (its own PSI
+    // "full", the KPI judged); its threads wait for each other more ("some"), which is not held
+    // against the policy.
     const eased = {
       ...latency,
       topCgroups: latency.topCgroups.map((c) =>
-        c.path === "/system.slice/api.service" ? { ...c, psiCpuSome: 0.35 } : c,
+        c.path === "/system.slice/api.service" ? { ...c, psiCpuSome: 0.9, psiCpuFull: 0.2 } : c,
       ),
     };
     await r.until(
@@ -154,7 +156,11 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     await r.tick(latency);
     const learned = r.stages.decisions.outcomeOfDecision(stored!.id);
     expect(learned).toMatchObject({ passed: true, rolledBack: false });
-    expect(learned!.kpiRatio).toBeCloseTo(kpiRatio(deployment!), 6);
+    expect(deployment!.cgroup).toBe("/system.slice/api.service");
+    expect(learned!.kpiRatio).toBeCloseTo(
+      kpiRatio(deployment!.baseline, deployment!.probation, "cgroupPsiCpuFull"),
+      6,
+    );
     expect(learned!.kpiRatio).toBeLessThan(0.8);
 
     // Journalled in order, and the bus heard of the change only once the kernel had it.

@@ -290,6 +290,22 @@ describe("deployment state machine", () => {
     expect(run(initialState(0), untargeted).state.reason).toMatch(/runDelayPerCpuTime 0\.500 -> 4\.000/);
   });
 
+  it("judges a service by the time it waited for others, not for its own threads", () => {
+    // The policy runs the service's threads one after another on a CPU kept for them: they wait
+    // for each other more ("some" rises) and for the hogs less ("full" falls).
+    const before: Kpis = { psiCpuSome: 0.2, runDelayPerCpuTime: 0.5, cgroupPsiCpuSome: 0.25, cgroupPsiCpuFull: 0.2 };
+    const after: Kpis = { psiCpuSome: 0.2, runDelayPerCpuTime: 0.5, cgroupPsiCpuSome: 0.4, cgroupPsiCpuFull: 0.01 };
+    const probation = (cgroupKpi?: "cgroupPsiCpuFull"): [number, DeployEvent][] => [
+      [1, { ...apply(B), ...(cgroupKpi && { cgroupKpi }), baseline: [before, before] }],
+      [2, { type: "swapped", ok: true, enableSeq: 3, gapMs: 1 }],
+      ...[3, 4, 5, 6, 7].map((t): [number, DeployEvent] => [t, { type: "kpis", kpis: after }]),
+    ];
+    const service = run(initialState(0), probation("cgroupPsiCpuFull")).state;
+    expect(service.phase).toBe("probation");
+    expect(service.probation?.cgroupKpi).toBe("cgroupPsiCpuFull");
+    expect(run(initialState(0), probation()).state.reason).toMatch(/cgroupPsiCpuSome 0\.250 -> 0\.400/);
+  });
+
   it("stores the kernel's reason when it arrives after the state changed", () => {
     const { effects } = run(activeOnA(), [[20_000, { type: "kernelSaid", reason: "disabled by sysrq-S" }]]);
     expect(effects).toEqual([{ type: "updateDeployment", patch: { kernelReason: "disabled by sysrq-S" } }]);

@@ -139,6 +139,25 @@ describe("HostSampler on a fixture tree", () => {
     sampler.close();
   });
 
+  it("gives each busy cgroup its CPU pressure: some (any task waited) and full (none of them ran)", () => {
+    const root = tempDir();
+    writeSystem(root, system());
+    writeTreeCounters(root, TREE);
+    writeCgroup(root, "/c", { usage: 0, cpuSome: 0, cpuFull: 0 });
+    const clock = new ManualClock(0);
+    const sampler = new HostSampler(createHost(root), options, clock, createMemoryLogger());
+    const windows = new WindowBuilder({ topCgroups: 3, topProcesses: 3 });
+    windows.push(sampler.next());
+    writeSystem(root, system({ busy: [200, 200], idle: [1000, 1000] }));
+    writeCgroup(root, "/", { usage: 12_000 });
+    writeCgroup(root, "/c", { usage: 1500, cpuSome: 400_000, cpuFull: 100_000 });
+    clock.advance(1000);
+    const c = windows.push(sampler.next())!.topCgroups.find((g) => g.path === "/c");
+    expect(c?.psiCpuSome).toBeCloseTo(0.4);
+    expect(c?.psiCpuFull).toBeCloseTo(0.1);
+    sampler.close();
+  });
+
   it("turns a counter that went backwards (a re-created cgroup) into a reset, never a negative rate", () => {
     const root = tempDir();
     writeSystem(root, system());
