@@ -17,8 +17,12 @@ export const LOADS = {
   batch: "batchsim --tasks=40 --short-ms=100 --long-ms=2000",
 } as const;
 
-/** Seconds of one wake-up latency round: several per phase, so the median round is robust. */
-export const SERVICE_ROUND_SECONDS = 5;
+/**
+ * Seconds of one wake-up latency round: five in a 15 s phase, so that the phase's median round
+ * is one under the scheduler that was chosen for it, not the first (before the phase is detected)
+ * or the one a swap falls in (adapt_s reports how long that took).
+ */
+export const SERVICE_ROUND_SECONDS = 3;
 
 export interface Ejection {
   run: number;
