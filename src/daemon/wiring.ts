@@ -13,6 +13,7 @@ import type { Config } from "../config/schema.ts";
 import type { ManagerEvent, Mode } from "../dbus/backend.ts";
 import { createDecider, type Decider } from "../decide/index.ts";
 import { seededRandom } from "../decide/random.ts";
+import type { LlmCallRecord } from "../decide/types.ts";
 import type { DeployController } from "../deploy/controller.ts";
 import { findCgroup2Mount } from "../host/cgroup.ts";
 import type { Clock } from "../host/clock.ts";
@@ -98,7 +99,7 @@ export function wireStages(o: WiringOptions): Stages {
       ? builtinCatalogue(generatedDir)
       : []),
   ];
-  const decisions = new SqliteDecideStore(db);
+  const decisions = new JournalledDecideStore(db, o.journal);
   const decider = createDecider({
     config,
     store: decisions,
@@ -216,4 +217,28 @@ function cgroupId(host: Host, path: string): bigint {
   const mount = findCgroup2Mount(host);
   if (!mount.found) throw new Error(mount.reason);
   return statSync(host.resolve(join(mount.path, path)), { bigint: true }).ino;
+}
+
+/** The decider's store, every call to the model also written to the journal (its audit trail). */
+class JournalledDecideStore extends SqliteDecideStore {
+  readonly #journal: Journal;
+
+  constructor(db: Db, journal: Journal) {
+    super(db);
+    this.#journal = journal;
+  }
+
+  override addCall(call: LlmCallRecord): void {
+    super.addCall(call);
+    this.#journal.record({
+      type: "llm-consultation",
+      provider: call.provider,
+      model: call.model,
+      signature: (call.consultationId !== undefined && this.consultationSignature(call.consultationId)) || "",
+      tokensIn: call.inputTokens,
+      tokensOut: call.outputTokens,
+      costUsd: call.costUsd,
+      outcome: `${call.stage} ${call.result}`,
+    });
+  }
 }

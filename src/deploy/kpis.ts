@@ -56,9 +56,7 @@ export function findRegressions(
   // A decision that names the cgroup it serves is judged by that cgroup: a policy that makes a
   // service wait less by making the hogs wait more is doing its job.
   const judged: KpiName[] =
-    before[cgroupKpi] !== undefined && after[cgroupKpi] !== undefined
-      ? [cgroupKpi]
-      : HOST_KPIS;
+    before[cgroupKpi] !== undefined && after[cgroupKpi] !== undefined ? [cgroupKpi] : HOST_KPIS;
   for (const name of judged) {
     const b = before[name];
     const a = after[name];
@@ -75,7 +73,11 @@ const HOST_KPIS: KpiName[] = ["psiCpuSome", "runDelayPerCpuTime"];
  * decision named one, else the host's run delay per CPU time. A small floor keeps near-idle
  * figures from producing wild ratios.
  */
-export function kpiRatio(baseline: Kpis[], probation: Kpis[], cgroupKpi: CgroupKpi = "cgroupPsiCpuSome"): number {
+export function kpiRatio(
+  baseline: Kpis[],
+  probation: Kpis[],
+  cgroupKpi: CgroupKpi = "cgroupPsiCpuSome",
+): number {
   const before = meanKpis(baseline);
   const after = meanKpis(probation);
   const pick = (name: KpiName, floor: number) =>

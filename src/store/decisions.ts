@@ -174,6 +174,14 @@ export class SqliteDecideStore implements DecideStore {
       .map((row) => parseJson(Outcome, row.outcome_json, `decide_outcomes ${row.id}`));
   }
 
+  /** The signature a consultation was held for. */
+  consultationSignature(id: number): string | undefined {
+    const row = this.#db.prepare("SELECT signature FROM llm_consultations WHERE id = ?").get(id) as
+      | { signature: string }
+      | undefined;
+    return row?.signature;
+  }
+
   startConsultation(signature: string, at: number): number {
     const result = this.#db
       .prepare("INSERT INTO llm_consultations (signature, started_at, status) VALUES (?, ?, 'running')")

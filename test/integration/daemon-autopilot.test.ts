@@ -3,12 +3,12 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { Config } from "../../src/config/schema.ts";
-import { kpiRatio } from "../../src/deploy/kpis.ts";
 import type { LoopState, TickContext } from "../../src/daemon/loop.ts";
 import { DaemonManager } from "../../src/daemon/manager.ts";
 import { createNotifier } from "../../src/daemon/notify.ts";
 import { type Stages, wireStages } from "../../src/daemon/wiring.ts";
 import type { ManagerEvent } from "../../src/dbus/backend.ts";
+import { kpiRatio } from "../../src/deploy/kpis.ts";
 import { ManualClock } from "../../src/host/clock.ts";
 import { createHost } from "../../src/host/host.ts";
 import type { JournalEvent } from "../../src/journal/events.ts";
@@ -19,6 +19,7 @@ import type { Db } from "../../src/store/db.ts";
 import { openStateDb } from "../../src/store/store.ts";
 import { change, profile, serviceUnderHogs } from "../helpers/decide-fixtures.ts";
 import { FixtureKernel } from "../helpers/fixture-kernel.ts";
+import { startLlmServer } from "../helpers/llm-server.ts";
 import { writeCgroup, writeSystem } from "../helpers/proc-tree.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -50,7 +51,7 @@ afterEach(async () => {
   }
 });
 
-async function rig(options: { mode?: "auto" | "manual" } = {}): Promise<Rig> {
+async function rig(options: { mode?: "auto" | "manual"; llmEndpoint?: string } = {}): Promise<Rig> {
   const dir = tempDir();
   const root = join(dir, "host");
   writeSystem(root, { busy: [500, 400], idle: [1500, 1600], ctxt: 9000, forks: 300, running: 2, blocked: 0 });
@@ -68,6 +69,10 @@ async function rig(options: { mode?: "auto" | "manual" } = {}): Promise<Rig> {
     daemon: { mode: options.mode ?? "auto" },
     verify: { cache_dir: cacheDir, dynamic: "probation-only" },
     deploy: { probation_seconds: 5, watchdog_ms: 20 },
+    ...(options.llmEndpoint && {
+      llm: { provider: "openai", endpoint: options.llmEndpoint, model: "scripted", drift_threshold: 0.01 },
+      decide: { confidence_threshold: 1 },
+    }),
   });
   const db = openStateDb(join(dir, "state.db"));
   const clock = new ManualClock(Date.UTC(2026, 10, 25, 12));
@@ -191,6 +196,53 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     expect(r.kernel.status().state).toBe("disabled");
     expect(r.stages.deployments.deployments(1)[0]).toMatchObject({ outcome: "ejected" });
     expect(r.journal.some((e) => e.type === "rollback" && e.policy === current.ref.name)).toBe(true);
+  }, 120_000);
+
+  it("writes every call to the model in the journal, beside the decision it led to", async () => {
+    const llm = await startLlmServer([
+      {
+        json: {
+          optimise: "latency",
+          protect_cgroup: "/system.slice/api.service",
+          kpi: "the service's wake-up latency",
+          rationale: "the service waits behind the hogs",
+        },
+      },
+      {
+        json: {
+          action: "pick",
+          policy: "latency",
+          tunables: {},
+          rationale: "made for this",
+          confidence: 0.9,
+        },
+      },
+    ]);
+    try {
+      const r = await rig({ llmEndpoint: llm.openaiEndpoint });
+      await r.stages.autopilot.start();
+      const latency = serviceUnderHogs();
+      for (let i = 0; i < 3; i++) await r.tick(latency);
+      r.stages.autopilot.onPhaseChange(change(latency, 12), r.context);
+      await r.until("the decision", () => r.journal.some((e) => e.type === "decision"));
+      const calls = r.journal.filter((e) => e.type === "llm-consultation");
+      expect(calls).toEqual([
+        expect.objectContaining({
+          provider: "openai",
+          model: "scripted",
+          signature: "sig-latency",
+          outcome: "goal ok",
+        }),
+        expect.objectContaining({ outcome: "synthesis ok", signature: "sig-latency" }),
+      ]);
+      expect(llm.requests).toHaveLength(2);
+      expect(r.journal.find((e) => e.type === "decision")).toMatchObject({
+        chooser: "llm",
+        policy: expect.stringMatching(/^latency /),
+      });
+    } finally {
+      await llm.close();
+    }
   }, 120_000);
 
   it("never attaches a candidate the verifier refuses, tells the planner, and decides again without it", async () => {

@@ -293,8 +293,18 @@ describe("deployment state machine", () => {
   it("judges a service by the time it waited for others, not for its own threads", () => {
     // The policy runs the service's threads one after another on a CPU kept for them: they wait
     // for each other more ("some" rises) and for the hogs less ("full" falls).
-    const before: Kpis = { psiCpuSome: 0.2, runDelayPerCpuTime: 0.5, cgroupPsiCpuSome: 0.25, cgroupPsiCpuFull: 0.2 };
-    const after: Kpis = { psiCpuSome: 0.2, runDelayPerCpuTime: 0.5, cgroupPsiCpuSome: 0.4, cgroupPsiCpuFull: 0.01 };
+    const before: Kpis = {
+      psiCpuSome: 0.2,
+      runDelayPerCpuTime: 0.5,
+      cgroupPsiCpuSome: 0.25,
+      cgroupPsiCpuFull: 0.2,
+    };
+    const after: Kpis = {
+      psiCpuSome: 0.2,
+      runDelayPerCpuTime: 0.5,
+      cgroupPsiCpuSome: 0.4,
+      cgroupPsiCpuFull: 0.01,
+    };
     const probation = (cgroupKpi?: "cgroupPsiCpuFull"): [number, DeployEvent][] => [
       [1, { ...apply(B), ...(cgroupKpi && { cgroupKpi }), baseline: [before, before] }],
       [2, { type: "swapped", ok: true, enableSeq: 3, gapMs: 1 }],
