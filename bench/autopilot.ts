@@ -5,7 +5,9 @@
 //   autopilot: latency_p50_ratio=L latency_p99_ratio=A build_ratio=B batch_ratio=C
 //              mixed_p99_ratio=D adapt_s=E regressions=K worst_ratio=W rollbacks=R noise_p99=N
 // Options (environment): AUTOPILOT_PHASE_SECONDS (15), AUTOPILOT_REPETITIONS (3),
-// AUTOPILOT_SEED (1), AUTOPILOT_OUT (where the timeline picture goes; default a temp dir).
+// AUTOPILOT_SEED (1), AUTOPILOT_OUT (where the timeline picture goes; default a temp dir),
+// AUTOPILOT_LLM=1 (the daemons consult a scripted model as their LLM; the LLM calls per phase
+// are printed after the table).
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildSchedule } from "../src/demo/day.ts";
@@ -23,4 +25,5 @@ process.exitCode = await showDay({
   day: { seed, phaseSeconds, idleSeconds: 12, pauseSeconds: 8 },
   runs: buildSchedule(repetitions),
   outDir: process.env.AUTOPILOT_OUT ?? join(tmpdir(), "schedctl-autopilot"),
+  llm: process.env.AUTOPILOT_LLM === "1",
 });

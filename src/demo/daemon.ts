@@ -19,7 +19,12 @@ export interface DaemonSettings {
   minDwellSamples: number;
   /** The planner's seed ([decide] seed): the same seed, the same choices. */
   plannerSeed: number;
+  /** The scripted model's port on the guest's 127.0.0.1 (scripted-model.ts); none: no LLM. */
+  llmPort?: number;
 }
+
+/** Where the LLM runs' scripted model listens in the guest. */
+export const GUEST_MODEL_PORT = 8808;
 
 export const DEFAULT_DAEMON_SETTINGS: DaemonSettings = {
   probationSeconds: 6,
@@ -37,8 +42,17 @@ sample_interval_ms = ${settings.sampleIntervalMs}
 keep_policy_on_stop = false
 log_level = "info"
 
+${
+  settings.llmPort
+    ? `# A scripted stand-in for a paid model (src/demo/scripted-model.ts), asked only as schedctl
+# would ask a real one: a drifted phase, an unsure planner, a signature never asked about.
 [llm]
-provider = "none"
+provider = "openai"
+endpoint = "http://127.0.0.1:${settings.llmPort}/v1"
+model = "scripted-rules"`
+    : `[llm]
+provider = "none"`
+}
 
 # The day's phases last seconds, not hours, and a tick takes longer under emulation: a phase
 # must hold for fewer samples before the next change can be reported.

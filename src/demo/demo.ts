@@ -14,7 +14,7 @@ import { dayFailure, runDay } from "./run.ts";
 // the timeline picture. Shorter than the bench: one default run, day 1 and one learned day.
 
 export const DEMO_USAGE =
-  "schedctl demo [--phase-seconds N] [--repetitions N] [--seed N] [--out DIR] [--eject] [--cache-dir DIR]";
+  "schedctl demo [--phase-seconds N] [--repetitions N] [--seed N] [--out DIR] [--eject] [--llm] [--cache-dir DIR]";
 
 export interface DemoIo {
   out: NodeJS.WritableStream & { isTTY?: boolean };
@@ -35,6 +35,7 @@ export async function demo(
         seed: { type: "string", default: "1" },
         out: { type: "string", default: "schedctl-demo" },
         eject: { type: "boolean", default: false },
+        llm: { type: "boolean", default: false },
         "cache-dir": { type: "string" },
       },
       strict: true,
@@ -65,6 +66,7 @@ export async function demo(
     day,
     runs,
     eject: values.eject ? ejectionFor(runs, day) : undefined,
+    llm: values.llm === true,
     outDir: values.out as string,
   });
   return result;
@@ -86,6 +88,8 @@ export interface ShowDayOptions {
   outDir: string | undefined;
   /** Redraw the status block on a terminal (default); false prints only the log lines (the bench). */
   live?: boolean;
+  /** The daemons consult a scripted model as their LLM (scripted-model.ts); the table counts the calls. */
+  llm?: boolean;
 }
 
 /** Runs the day with the live view, then prints the table and the final line; returns the exit status. */
@@ -133,6 +137,7 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
       day: options.day,
       runs: options.runs,
       eject: options.eject,
+      llm: options.llm,
       onEvent,
       onLine: (line) => {
         if (process.env.SCHEDCTL_VM_ECHO) io.err.write(`vm| ${line}\n`);

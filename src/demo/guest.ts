@@ -40,13 +40,20 @@ export interface GuestScriptOptions {
   daemonStartSeconds: number;
   /** Eject the running scheduler (sysrq S) at this point of the day, or as soon after as one runs. */
   eject?: Ejection;
+  /** The scripted model (scripted-model.js in the guest) to run for the day, on this port. */
+  model?: { script: string; port: number };
 }
 
 export function guestScript(options: GuestScriptOptions): string {
   const runs = options.runs.map((run) => runScript(run, options)).join("\n");
+  const model = options.model
+    ? `node ${options.model.script} ${options.model.port} >/tmp/model.log 2>&1 & MODEL=$!
+n=0; until grep -q 'scripted model' /tmp/model.log || [ $n -ge 120 ]; do sleep 0.5; n=$((n+1)); done
+`
+    : "";
   return `${PRELUDE}
-${runs}
-kill $WATCH 2>/dev/null
+${model}${runs}
+${options.model ? "kill $MODEL 2>/dev/null\n" : ""}kill $WATCH 2>/dev/null
 say "{\\"load\\":\\"day\\",\\"event\\":\\"done\\",\\"t\\":$(up)}"
 `;
 }

@@ -43,6 +43,8 @@ export interface PhaseRecord {
   policies: PolicySpan[];
   /** Seconds from the phase's start to a new policy in place, when one was put in place. */
   adaptS?: number;
+  /** Calls the daemon made to its LLM from the phase's start to the next phase's. */
+  llmCalls: number;
 }
 
 export interface RunRecord {
@@ -172,6 +174,7 @@ export function collectRuns(events: readonly DayEvent[]): RunRecord[] {
           rounds: [],
           kpis: {},
           policies: [],
+          llmCalls: 0,
         };
         open.set(`${m.run}/${m.phase}`, record);
         runOf(m.run)?.phases.push(record);
@@ -186,14 +189,18 @@ export function collectRuns(events: readonly DayEvent[]): RunRecord[] {
     const first = run.phases[0];
     const last = run.phases.at(-1);
     if (first && last) run.policies = clip(timeline, first.start, last.end);
-    for (const phase of run.phases) {
+    run.phases.forEach((phase, i) => {
+      const until = run.phases[i + 1]?.start ?? run.end ?? Number.POSITIVE_INFINITY;
+      phase.llmCalls = run.daemon.filter(
+        (d) => d.event === "llm-consultation" && d.t >= phase.start && d.t < until,
+      ).length;
       phase.kpis = phaseKpis(phase.rounds);
       phase.policies = clip(timeline, phase.start, phase.end);
       const placed = kernel.find(
         (c) => c.t >= phase.start && c.t <= phase.end && c.state === "enabled" && c.ops !== "",
       );
       if (placed) phase.adaptS = placed.t - phase.start;
-    }
+    });
   }
   return [...runs.values()].sort((a, b) => a.index - b.index);
 }

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { which } from "../sandbox/exec.ts";
-import { buildReport, type DayReport, finalLine, formatTable } from "./report.ts";
+import { buildReport, type DayReport, finalLine, formatLlmCalls, formatTable } from "./report.ts";
 import type { DayOutcome } from "./run.ts";
 import { renderTimeline, timelineModel } from "./timeline.ts";
 
@@ -19,7 +19,12 @@ export interface Presented {
 
 export function presentDay(outcome: DayOutcome, outDir: string | undefined, subtitle: string): Presented {
   const report = buildReport(outcome.records);
-  const presented: Presented = { report, table: formatTable(report), line: finalLine(report) };
+  const table = formatTable(report);
+  const presented: Presented = {
+    report,
+    table: outcome.llm ? `${table}\n\n${formatLlmCalls(outcome.records)}` : table,
+    line: finalLine(report),
+  };
   const baseline = outcome.records.find((r) => r.mode === "baseline");
   const autopilot = outcome.records.filter((r) => r.mode !== "baseline").at(-1);
   if (outDir && baseline && autopilot) {

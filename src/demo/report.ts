@@ -211,6 +211,37 @@ export function formatTable(report: DayReport): string {
   ].join("\n");
 }
 
+/**
+ * When schedctl asked its LLM: the calls of each phase on day 1 and on the learned days (summed
+ * over their runs), and one line `llm: day1_calls=N learned_calls=M first_sight_calls=F`
+ * (F: day 1's calls in phases met for the first time that day).
+ */
+export function formatLlmCalls(runs: readonly RunRecord[]): string {
+  const day1 = runs.filter((r) => r.mode === "day1");
+  const learned = runs.filter((r) => r.mode === "learned");
+  const template = day1[0]?.phases ?? [];
+  const calls = (group: RunRecord[], phase: number) =>
+    group.reduce((n, r) => n + (r.phases.find((p) => p.phase === phase)?.llmCalls ?? 0), 0);
+  const seen = new Set<string>();
+  let firstSight = 0;
+  const lines = ["LLM calls per phase (day 1 | learned days, all runs)"];
+  for (const p of template) {
+    const first = !seen.has(p.kind);
+    seen.add(p.kind);
+    const d1 = calls(day1, p.phase);
+    if (first) firstSight += d1;
+    lines.push(
+      `${String(p.phase).padEnd(3)}${p.kind.padEnd(9)}${first ? "first sight " : "again       "}${String(d1).padStart(3)} | ${calls(learned, p.phase)}`,
+    );
+  }
+  const total = (group: RunRecord[]) =>
+    group.reduce((n, r) => n + r.phases.reduce((m, p) => m + p.llmCalls, 0), 0);
+  lines.push(
+    `llm: day1_calls=${total(day1)} learned_calls=${total(learned)} first_sight_calls=${firstSight}`,
+  );
+  return lines.join("\n");
+}
+
 /** The bench's last line. */
 export function finalLine(report: DayReport): string {
   const s = report.summary;

@@ -12,6 +12,7 @@ import {
   daemonConfigToml,
   GUEST_CONFIG,
   GUEST_JS_ROOT,
+  GUEST_MODEL_PORT,
 } from "./daemon.ts";
 import { buildDay, type DayOptions, type DayPhase, daySeconds, type ScheduledRun } from "./day.ts";
 import { type DayEvent, parseConsole, parseConsoleLine } from "./events.ts";
@@ -34,6 +35,8 @@ export interface DayRunOptions {
   runs: ScheduledRun[];
   eject?: Ejection;
   daemon?: DaemonSettings;
+  /** Run the day with the scripted model as the daemon's LLM (counts when schedctl asks). */
+  llm?: boolean;
   /** Each day event as the console shows it (the live view). */
   onEvent?: (event: DayEvent) => void;
   /** Each raw console line (SCHEDCTL_VM_ECHO and debugging). */
@@ -55,6 +58,8 @@ export interface DayOutcome {
   reruns: number;
   /** Whether schedctld's auto mode could decide and deploy in the VM (else the autopilot runs only observe). */
   autoMode: AutoModeStatus;
+  /** The daemons had the scripted model as their LLM. */
+  llm: boolean;
 }
 
 /** A generous bound on the boot: every run's daemon start, its phases and its wind-down. */
@@ -74,13 +79,20 @@ export async function runDay(options: DayRunOptions): Promise<DayOutcome> {
     const ids = await guestCgroupIds(sandbox, options.cacheDir);
     const objects = await prebuildForGuest(options.cacheDir, join(work, "build"), ids);
     const config = join(work, "schedctl.toml");
-    writeFileSync(config, daemonConfigToml(options.daemon ?? DEFAULT_DAEMON_SETTINGS));
+    const settings = options.daemon ?? DEFAULT_DAEMON_SETTINGS;
+    writeFileSync(
+      config,
+      daemonConfigToml(options.llm ? { ...settings, llmPort: GUEST_MODEL_PORT } : settings),
+    );
     const script = guestScript({
       day,
       runs: options.runs,
       dumpScript: `${GUEST_JS_ROOT}/src/demo/guest-dump.js`,
       daemonStartSeconds: DAEMON_START_SECONDS,
       eject: options.eject,
+      ...(options.llm && {
+        model: { script: `${GUEST_JS_ROOT}/src/demo/scripted-model.js`, port: GUEST_MODEL_PORT },
+      }),
     });
     const { result, reruns } = await runRetryingCrashes(
       sandbox,
@@ -111,6 +123,7 @@ export async function runDay(options: DayRunOptions): Promise<DayOutcome> {
       vm: result,
       reruns,
       autoMode: autoModeInVm(PROJECT_ROOT),
+      llm: options.llm === true,
     };
   } finally {
     rmSync(work, { recursive: true, force: true });

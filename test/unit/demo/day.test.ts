@@ -120,4 +120,23 @@ describe("the guest script", () => {
     expect(config.decide.seed).toBe(DEFAULT_DAEMON_SETTINGS.plannerSeed);
     expect(daemonArgs("learned", "/s")).not.toContain("--observe-only");
   });
+
+  it("runs the scripted model for the LLM runs, and points the daemon at it", () => {
+    const withModel = guestScript({
+      day,
+      runs: buildSchedule(1),
+      dumpScript: "/opt/dump.js",
+      daemonStartSeconds: 30,
+      model: { script: "/opt/model.js", port: 8808 },
+    });
+    expect(withModel).toMatch(/^node \/opt\/model\.js 8808 .*& MODEL=\$!$/m);
+    expect(withModel).toContain("kill $MODEL");
+    expect(script).not.toContain("MODEL");
+    const dir = tempDir();
+    writeTree(dir, { "schedctl.toml": daemonConfigToml({ ...DEFAULT_DAEMON_SETTINGS, llmPort: 8808 }) });
+    expect(loadConfig(`${dir}/schedctl.toml`).config.llm).toMatchObject({
+      provider: "openai",
+      endpoint: "http://127.0.0.1:8808/v1",
+    });
+  });
 });

@@ -1,12 +1,27 @@
 import { describe, expect, it } from "vitest";
 import { type DayEvent, parseConsole, parseConsoleLine } from "../../../src/demo/events.ts";
 import { collectRuns, mainPolicy, median, policyTimeline } from "../../../src/demo/kpi.ts";
-import { buildReport, finalLine, formatTable, judge, noiseBand } from "../../../src/demo/report.ts";
+import {
+  buildReport,
+  finalLine,
+  formatLlmCalls,
+  formatTable,
+  judge,
+  noiseBand,
+} from "../../../src/demo/report.ts";
 
 // A day as the guest prints it: two phases (idle, latency) per run, rounds with their figures,
 // the kernel's scheduler changes and the daemon's log lines.
 function consoleOf(
-  runs: { mode: string; p50: number[]; p99: number[]; policyAt?: number; ops?: string; rollback?: boolean }[],
+  runs: {
+    mode: string;
+    p50: number[];
+    p99: number[];
+    policyAt?: number;
+    ops?: string;
+    rollback?: boolean;
+    llmCalls?: number;
+  }[],
 ): string {
   const lines: string[] = [];
   const r = (v: object) => lines.push(`SCHEDCTL-RESULT ${JSON.stringify(v)}`);
@@ -25,6 +40,10 @@ function consoleOf(
       );
       r({ load: "kernel", t: start + run.policyAt, state: "enabled", ops: run.ops ?? "schedctl_latency" });
     }
+    for (let c = 0; c < (run.llmCalls ?? 0); c++)
+      lines.push(
+        `SCHEDCTLD ${i} ${start + 1 + c * 0.1} {"level":30,"SCHEDCTL_EVENT":"llm-consultation","msg":"Consulted openai/scripted-rules: goal ok"}`,
+      );
     if (run.rollback)
       lines.push(`SCHEDCTLD ${i} ${start + 9} {"level":40,"SCHEDCTL_EVENT":"rollback","msg":"Rolled back"}`);
     run.p99.forEach((p99, k) => {
@@ -87,7 +106,7 @@ describe("events", () => {
 describe("KPIs and the report", () => {
   const text = consoleOf([
     { mode: "baseline", p50: [1000, 1100, 900], p99: [6000, 8000, 7000] },
-    { mode: "day1", p50: [500, 200, 200], p99: [6000, 4000, 4000], policyAt: 4, rollback: true },
+    { mode: "day1", p50: [500, 200, 200], p99: [6000, 4000, 4000], policyAt: 4, rollback: true, llmCalls: 2 },
     { mode: "learned", p50: [100, 100, 120], p99: [3000, 3500, 3000], policyAt: 2 },
     { mode: "baseline", p50: [1000, 1000, 1000], p99: [9000, 9000, 9000] },
     { mode: "learned", p50: [110, 100, 100], p99: [3000, 3000, 3200], policyAt: 3 },
@@ -135,6 +154,14 @@ describe("KPIs and the report", () => {
     expect(table).toMatch(
       /latency\s+p99 us\s+7000\s+4000\s+0\.57\s+3000\s+0\.43\s+±29%\s+better\s+schedctl_latency/,
     );
+  });
+
+  it("counts the LLM calls of each phase: on day 1 at the first sight of it, none on the learned days", () => {
+    expect(runs[1]!.phases.map((p) => p.llmCalls)).toEqual([0, 2]);
+    expect(runs[2]!.phases.map((p) => p.llmCalls)).toEqual([0, 0]);
+    const text = formatLlmCalls(runs);
+    expect(text).toMatch(/^1\s+latency\s+first sight\s+2 \| 0$/m);
+    expect(text.split("\n").at(-1)).toBe("llm: day1_calls=2 learned_calls=0 first_sight_calls=2");
   });
 
   it("calls a ratio inside the band a tie and one beyond it a regression", () => {

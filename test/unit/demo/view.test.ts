@@ -50,6 +50,7 @@ function run(index: number, mode: RunRecord["mode"], policy: string, p99s: numbe
         rounds: [],
         kpis: {},
         policies: [{ from: base + 2, to: base + 12, policy: "default" }],
+        llmCalls: 0,
       },
       {
         run: index,
@@ -72,6 +73,7 @@ function run(index: number, mode: RunRecord["mode"], policy: string, p99s: numbe
           { from: base + 12, to: base + 15, policy: "default" },
           { from: base + 15, to: base + 42, policy },
         ],
+        llmCalls: mode === "day1" ? 2 : 0,
       },
     ],
   };
