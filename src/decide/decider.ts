@@ -243,13 +243,18 @@ export class Decider {
   }
 
   /**
-   * What this phase has taught: its signature's outcomes and those of other signatures of the same
-   * work (the same units busy), oldest first. Two sights of one phase often get two signatures.
+   * What this phase has taught: the outcomes of the same work (the same units busy) under any
+   * signature, oldest first. Two sights of one phase often get two signatures, and two phases of
+   * different work can share one: a build, and the build beside a service that waits for it, had
+   * the same signature in the VM, and the build's policy reused there starved the service.
+   * A signature's outcomes stored with no workload (an older store) still count for it.
    */
   #ownOutcomes(profile: Profile): Outcome[] {
     const store = this.#o.store;
-    const own = store.outcomesForSignature(profile.signature);
     const workload = workloadKey(profile);
+    const own = store
+      .outcomesForSignature(profile.signature)
+      .filter((o) => o.workload === undefined || o.workload === workload);
     const kin = WorkloadClass.options.flatMap((c) =>
       store.outcomesForClass(c).filter((o) => o.workload === workload && o.signature !== profile.signature),
     );

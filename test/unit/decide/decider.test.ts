@@ -161,6 +161,36 @@ describe("Decider without an LLM", () => {
     }
   });
 
+  it("does not reuse one work's winner for other work that happens to share its signature", async () => {
+    const { decider } = plannerOnly();
+    const build = profile("throughput", "throughput-1cfe", {
+      topCgroups: [{ path: "/user.slice/build.scope", cpuShare: 0.9, psiCpuSome: 0.8, tasks: 5 }],
+    });
+    const first = await decider.decide(change(build, 10));
+    decider.recordOutcome({
+      at: 6_000,
+      signature: build.signature,
+      class: "throughput",
+      policy: { kind: "policy", origin: "builtin", name: "throughput", tunables: { slice_us: 20000 } },
+      kpiRatio: 0.85,
+      passed: true,
+      rolledBack: false,
+      workload: first.decision.workload,
+    });
+    expect((await decider.decide(change(build, 10))).decision.chooser).toBe("reuse");
+    // The build again, now beside a service that waits for it: the same signature, other work.
+    const mixed = profile("throughput", "throughput-1cfe", {
+      topCgroups: [
+        { path: "/user.slice/build.scope", cpuShare: 0.74, psiCpuSome: 0.87, tasks: 5 },
+        { path: "/system.slice/api.service", cpuShare: 0.15, psiCpuSome: 0.3, psiCpuFull: 0.2, tasks: 3 },
+      ],
+    });
+    const { decision } = await decider.decide(change(mixed, 10));
+    expect(decision.chooser).toBe("planner");
+    expect(decision.workload).toBe("units:/system.slice/api.service,/user.slice/build.scope");
+    expect(decision.cgroup).toBe("/system.slice/api.service");
+  });
+
   it("keeps the default while no unit is at work (a daemon starting, a pause between jobs)", async () => {
     const { decider } = plannerOnly();
     const starting = profile("mixed", "mixed-start", { features: { cpu_util: 0.4 } });
