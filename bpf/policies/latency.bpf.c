@@ -25,9 +25,11 @@
  * the hogs' throughput on those CPUs. Hogs run `hog_slice_us` at a time (fewer switches),
  * interactive tasks `slice_us`.
  *
- * Measured in the emulated VM (bench:policies, the autopilot day): a service's wake-up p99 under
- * CPU hogs or a parallel build fell from 4-5 ms to under 0.2 ms; without the reserved CPU it
- * stayed at 12-16 ms beside the build, whose processes spend much of their time in the kernel.
+ * Measured in the emulated VM: the autopilot day's service (a messenger waking two workers)
+ * under half-busy CPU hogs or beside a parallel build, p99 wake-up latency 0.03-0.05 of the
+ * kernel default's (4-6 ms), p50 0.15; cyclictest beside two full hogs, p99 0.72 (bench:policies);
+ * hackbench 0.72. A variant without the reserved CPU stayed at 11-16 ms beside the build: a hog
+ * there is often inside a system call (fork, exec, exit) when the service's wake-up needs its CPU.
  */
 #include "schedctl.h"
 
