@@ -39,7 +39,7 @@ type Report = Record<string, unknown> & {
     outcome: { passed: boolean } | null;
   }[];
   verdicts: { policy: string; passed: boolean; stage: string; log: string }[];
-  deployments: { policy: string; outcome: string; probation: number }[];
+  deployments: { policy: string; outcome: string; reason: string; probation: number }[];
 };
 
 const work = mkdtempSync(join(tmpdir(), "schedctl-daemon-vm-"));
@@ -121,15 +121,18 @@ describeVm(
       expect(report, consoleTail(run, 120)).toBeDefined();
       expect(report!.consultations.map((c) => c.status)).toContain("decided");
       const decision = report!.decisions.find((d) => d.chooser === "llm");
-      expect(decision, JSON.stringify(report!.decisions)).toMatchObject({ policy: "llmfifo" });
+      expect(decision, JSON.stringify(report!.decisions)).toMatchObject({ policy: "llmwake" });
       // The repair loop: the first program was refused by the guest kernel's own verifier.
       const broken = report!.verdicts.find((v) => v.policy === "llmbroken");
       expect(broken).toMatchObject({ passed: false, stage: "kernel" });
       expect(broken!.log).toMatch(/nullable map value|invalid mem access|map_value_or_null/);
-      expect(report!.verdicts.find((v) => v.policy === "llmfifo")).toMatchObject({ passed: true });
-      expect(report!.deployments.find((d) => d.policy === "llmfifo")).toMatchObject({ outcome: "passed" });
+      expect(report!.verdicts.find((v) => v.policy === "llmwake")).toMatchObject({ passed: true });
+      expect(
+        report!.deployments.find((d) => d.policy === "llmwake"),
+        JSON.stringify(report!.deployments),
+      ).toMatchObject({ outcome: "passed" });
       const kmsg = kernelLines(run.console, "llm");
-      expect(kmsg.some((l) => /"schedctl_llmfifo" enabled/.test(l))).toBe(true);
+      expect(kmsg.some((l) => /"schedctl_llmwake" enabled/.test(l))).toBe(true);
       expect(kmsg.some((l) => /schedctl_llmbroken/.test(l))).toBe(false);
       expect(consoleLine(run.console, "STOPPED", "llm")).toMatch(/^disabled\s+links=0$/);
     });

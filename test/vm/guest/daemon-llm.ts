@@ -22,7 +22,7 @@ const server = await startLlmServer(
         ? { action: "default", rationale: "nothing runs: the kernel default is fine", confidence: 0.9 }
         : write(LLM_BROKEN, "count enqueues and run a global FIFO with short slices"),
     repair: () =>
-      write(LLM_FIXED, "the verifier refused the unchecked map value: a plain global FIFO instead"),
+      write(LLM_FIXED, "the verifier refused the unchecked map value: wake-ups first, without the map"),
   }),
 );
 writeFileSync(portFile!, new URL(server.url).port);
