@@ -6,7 +6,7 @@ import type { ChosenPolicy, Decider, Decision, StoredDecision } from "../decide/
 import type { ApplyRequest, DeployController, TransitionNotice } from "../deploy/controller.ts";
 import { kpiRatio, kpisFromProfile } from "../deploy/kpis.ts";
 import { BASELINE_SAMPLES } from "../deploy/machine.ts";
-import type { CgroupKpi, DeploymentStore } from "../deploy/types.ts";
+import type { CgroupKpi, DeploymentRecord, DeploymentStore } from "../deploy/types.ts";
 import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log/logger.ts";
 import { classify } from "../observe/classify.ts";
@@ -71,7 +71,7 @@ export class Autopilot implements LoopHandler {
   /** Decisions by the hash they deployed, so outcomes reach the decider. */
   readonly #byHash = new Map<string, StoredDecision>();
   /** The hash under probation (its failure is recorded when probation ends otherwise). */
-  #onProbation: { hash: string; deploymentId: number | undefined; cgroupKpi?: CgroupKpi } | undefined;
+  #onProbation: { hash: string; deploymentId: number | undefined } | undefined;
   /** What was attached before the latest transition (the failing policy when one rolls back). */
   #lastPlaced: string | undefined;
   #rollingBackFrom = "";
@@ -372,11 +372,7 @@ export class Autopilot implements LoopHandler {
     const { journal, emit, log } = this.#d;
     const placed = n.state.current;
     if (n.from === "deploying" && n.to === "probation" && placed) {
-      this.#onProbation = {
-        hash: placed.ref.hash,
-        deploymentId: n.state.deploymentId,
-        ...(n.state.probation?.cgroupKpi && { cgroupKpi: n.state.probation.cgroupKpi }),
-      };
+      this.#onProbation = { hash: placed.ref.hash, deploymentId: n.state.deploymentId };
       journal.record({
         type: "deploy",
         policy: placed.ref.name,
@@ -424,10 +420,7 @@ export class Autopilot implements LoopHandler {
     if (probation) queueMicrotask(() => this.#outcome(passed, probation));
   }
 
-  #outcome(
-    passed: boolean,
-    probation: { hash: string; deploymentId: number | undefined; cgroupKpi?: CgroupKpi },
-  ): void {
+  #outcome(passed: boolean, probation: { hash: string; deploymentId: number | undefined }): void {
     const stored = this.#byHash.get(probation.hash);
     if (!stored) return;
     const row =
@@ -440,7 +433,7 @@ export class Autopilot implements LoopHandler {
       signature: decision.signature,
       class: decision.class,
       policy: decision.policy,
-      kpiRatio: row ? kpiRatio(row.baseline, row.probation, probation.cgroupKpi) : passed ? 1 : 2,
+      kpiRatio: row ? deploymentKpiRatio(row) : passed ? 1 : 2,
       passed,
       rolledBack: !passed,
       quarantined: this.#d.deployments.isQuarantined(probation.hash, decision.signature),
@@ -533,8 +526,13 @@ export function judgedCgroup(
 }
 
 /** A service is judged by the time it waited for others; other work by the time any task waited. */
-export function cgroupKpiFor(cgroup: string): CgroupKpi {
+function cgroupKpiFor(cgroup: string): CgroupKpi {
   return isServiceUnit(cgroup) ? "cgroupPsiCpuFull" : "cgroupPsiCpuSome";
+}
+
+/** A deployment's KPI ratio, by the KPI its probation was judged on (its cgroup decides which). */
+export function deploymentKpiRatio(row: Pick<DeploymentRecord, "baseline" | "probation" | "cgroup">): number {
+  return kpiRatio(row.baseline, row.probation, row.cgroup ? cgroupKpiFor(row.cgroup) : undefined);
 }
 
 export type { Decision };

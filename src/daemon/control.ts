@@ -13,7 +13,7 @@ import {
   type SwitchResult,
 } from "../dbus/backend.ts";
 import type { ChosenPolicy, StoredDecision } from "../decide/index.ts";
-import { kpiRatio, meanKpis } from "../deploy/kpis.ts";
+import { meanKpis } from "../deploy/kpis.ts";
 import type { DeploymentRecord } from "../deploy/types.ts";
 import type { ObservationStore } from "../observe/persistence.ts";
 import type { Profile } from "../observe/types.ts";
@@ -21,7 +21,7 @@ import type { PolicySource } from "../policies/catalogue.ts";
 import type { PolicyRef, Tunables } from "../policies/types.ts";
 import { requestFor } from "../verify/build.ts";
 import type { Verdict } from "../verify/types.ts";
-import { cgroupKpiFor, describePolicy, generatedSource } from "./autopilot.ts";
+import { deploymentKpiRatio, describePolicy, generatedSource } from "./autopilot.ts";
 import type { Stages } from "./wiring.ts";
 
 // What the bus asks of the wired stages: the kernel-confirmed active policy, the decisions and
@@ -154,7 +154,7 @@ export class StageControl {
       const before = meanKpis(row.baseline);
       const after = meanKpis(row.probation);
       lines.push(
-        `probation: ${row.outcome}; KPIs before ${formatKpis(before)}, during ${formatKpis(after)} (ratio ${kpiRatio(row.baseline, row.probation, row.cgroup ? cgroupKpiFor(row.cgroup) : undefined).toFixed(2)})`,
+        `probation: ${row.outcome}; KPIs before ${formatKpis(before)}, during ${formatKpis(after)} (ratio ${deploymentKpiRatio(row).toFixed(2)})`,
       );
     }
     return {
