@@ -117,21 +117,30 @@ describe("HostSampler on a fixture tree", () => {
     sampler.close();
   });
 
-  it("finds a cgroup created after the first sample and counts it from zero", () => {
+  /**
+   * TREE sampled, then one second later (200 of 400 ticks busy) with /c at `after`; /c exists
+   * before the first sample only when `before` is given.
+   */
+  function secondWindow(before: CgroupCounters | undefined, after: CgroupCounters) {
     const root = tempDir();
     writeSystem(root, system());
     writeTreeCounters(root, TREE);
+    if (before) writeCgroup(root, "/c", before);
     const clock = new ManualClock(0);
     const sampler = new HostSampler(createHost(root), options, clock, createMemoryLogger());
     const windows = new WindowBuilder({ topCgroups: 3, topProcesses: 3 });
     windows.push(sampler.next());
     writeSystem(root, system({ busy: [200, 200], idle: [1000, 1000] }));
     writeCgroup(root, "/", { usage: 12_000 });
-    writeCgroup(root, "/c", { usage: 1500 });
+    writeCgroup(root, "/c", after);
     clock.advance(1000);
     const sample = sampler.next();
+    return { sample, window: windows.push(sample)!, sampler };
+  }
+
+  it("finds a cgroup created after the first sample and counts it from zero", () => {
+    const { sample, window, sampler } = secondWindow(undefined, { usage: 1500 });
     expect(sample.cgroups.map((c) => c.path)).toEqual(["/", "/c"]);
-    const window = windows.push(sample)!;
     // 200 ticks busy of 400 in 1 s on 2 CPUs: 1 s of CPU time; /c used 1.5 ms of it.
     expect(window.features.cpu_util).toBeCloseTo(0.5);
     expect(window.topCgroups[0]).toMatchObject({ path: "/c" });
@@ -140,19 +149,11 @@ describe("HostSampler on a fixture tree", () => {
   });
 
   it("gives each busy cgroup its CPU pressure: some (any task waited) and full (none of them ran)", () => {
-    const root = tempDir();
-    writeSystem(root, system());
-    writeTreeCounters(root, TREE);
-    writeCgroup(root, "/c", { usage: 0, cpuSome: 0, cpuFull: 0 });
-    const clock = new ManualClock(0);
-    const sampler = new HostSampler(createHost(root), options, clock, createMemoryLogger());
-    const windows = new WindowBuilder({ topCgroups: 3, topProcesses: 3 });
-    windows.push(sampler.next());
-    writeSystem(root, system({ busy: [200, 200], idle: [1000, 1000] }));
-    writeCgroup(root, "/", { usage: 12_000 });
-    writeCgroup(root, "/c", { usage: 1500, cpuSome: 400_000, cpuFull: 100_000 });
-    clock.advance(1000);
-    const c = windows.push(sampler.next())!.topCgroups.find((g) => g.path === "/c");
+    const { window, sampler } = secondWindow(
+      { usage: 0, cpuSome: 0, cpuFull: 0 },
+      { usage: 1500, cpuSome: 400_000, cpuFull: 100_000 },
+    );
+    const c = window.topCgroups.find((g) => g.path === "/c");
     expect(c?.psiCpuSome).toBeCloseTo(0.4);
     expect(c?.psiCpuFull).toBeCloseTo(0.1);
     sampler.close();
