@@ -16,8 +16,9 @@
  * It preempts a hog there; with `preempt_waker` it also goes ahead of an interactive waker, which
  * resumes right after it (a messenger waking workers one by one: each starts before the next is
  * woken), unless the wake-up is synchronous (a pipe's writer: it is about to sleep, and a writer
- * feeding many readers would otherwise switch at every message). Otherwise it takes an idle CPU, else the interactive queue, which every CPU serves
- * before the hogs' queue, and a hog that has run `preempt_min_us` is preempted for it.
+ * feeding many readers would otherwise switch at every message). Otherwise it takes an idle CPU,
+ * else the interactive queue, which every CPU serves before the hogs' queue, and a hog that has
+ * run `preempt_min_us` is preempted for it.
  *
  * While interactive tasks wake often (at least `busy_wakeups` per 100 ms, kernel threads not
  * counted), the first `reserved_cpus` CPUs run only interactive tasks: a wake-up there finds the
