@@ -86,28 +86,28 @@ export function runQemu(
   run: Pick<VmRunOptions, "timeoutMs" | "onLine" | "signal" | "onSpawn">,
   logger?: Logger,
 ): Promise<VmResult> {
-  const started = Date.now();
+  let started = Date.now();
   const console: string[] = [];
   const parser = new ConsoleParser();
   let timedOut = false;
   let aborted = false;
 
   logger?.debug({ command: [command.file, ...command.args].join(" ") }, "starting qemu");
-  // setpriv makes the kernel kill qemu if this process dies without running its cleanup.
-  const setpriv = which("setpriv");
-  const child = setpriv
-    ? spawn(setpriv, ["--pdeathsig", "KILL", command.file, ...command.args], {
-        stdio: ["ignore", "pipe", "pipe"],
-      })
-    : spawn(command.file, command.args, { stdio: ["ignore", "pipe", "pipe"] });
+  const launch = lockedLaunch(command);
+  const child = spawn(launch.file, launch.args, { stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid !== undefined) run.onSpawn?.(child.pid);
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    kill();
-  }, run.timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  const startTimer = () => {
+    started = Date.now();
+    timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, run.timeoutMs);
+  };
+  if (!launch.locked) startTimer();
   const onAbort = () => {
     aborted = true;
     kill();
@@ -127,9 +127,10 @@ export function runQemu(
     }
   };
   createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on("line", onLine);
-  createInterface({ input: child.stderr, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (l) =>
-    onLine(`qemu: ${l}`),
-  );
+  createInterface({ input: child.stderr, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (l) => {
+    if (timer === undefined && l === LOCK_ACQUIRED) return startTimer();
+    onLine(`qemu: ${l}`);
+  });
 
   return new Promise((resolve, reject) => {
     let spawnError: Error | undefined;
@@ -137,7 +138,7 @@ export function runQemu(
       spawnError = error;
     });
     child.on("close", (code) => {
-      clearTimeout(timer);
+      if (timer !== undefined) clearTimeout(timer);
       run.signal?.removeEventListener("abort", onAbort);
       process.removeListener("exit", kill);
       if (spawnError) return reject(new Error(`cannot start qemu (${command.file}): ${spawnError.message}`));
@@ -161,6 +162,30 @@ export function runQemu(
       resolve(result);
     });
   });
+}
+
+const LOCK_ACQUIRED = "schedctl: sandbox lock acquired";
+
+/**
+ * Two emulated guests on a small host slow each other down and skew every figure they measure,
+ * so one guest runs at a time on a host: qemu starts under an exclusive flock on
+ * $SCHEDCTL_VM_LOCK (default <tmpdir>/schedctl-vm.lock), and a run's timeout counts from the
+ * moment it holds the lock. setpriv outermost and innermost makes the kernel kill flock and
+ * qemu if this process dies without running its cleanup.
+ */
+function lockedLaunch(command: { file: string; args: string[] }): {
+  file: string;
+  args: string[];
+  locked: boolean;
+} {
+  const setpriv = which("setpriv");
+  const flock = which("flock");
+  const direct = setpriv ? [setpriv, "--pdeathsig", "KILL", command.file] : [command.file];
+  if (!flock) return { file: direct[0]!, args: [...direct.slice(1), ...command.args], locked: false };
+  const lockFile = process.env.SCHEDCTL_VM_LOCK || join(tmpdir(), "schedctl-vm.lock");
+  const inner = [flock, lockFile, "sh", "-c", `echo '${LOCK_ACQUIRED}' >&2; exec "$@"`, "sh", ...direct];
+  const outer = setpriv ? [setpriv, "--pdeathsig", "KILL", ...inner] : inner;
+  return { file: outer[0]!, args: [...outer.slice(1), ...command.args], locked: true };
 }
 
 /** Reads the markers /init and the payload print, and the kernel's crash reports. */

@@ -95,11 +95,13 @@ vdynamic() {
   kill -9 $hog $wl 2>/dev/null
   forks=$(cat /tmp/prog.fork 2>/dev/null || echo 0)
   rm -f /tmp/prog.fork
+  # Reported before the detach: the kernel prints "disabled" on the console a moment after the
+  # state changes, and a line it cuts in two loses what came after the cut.
+  say $h figures "secs=@SECS@ state=$state ops=$end_ops started_ops=$now_ops forks=$forks"
+  say $h loads "$(grep -h '^${RESULT_MARKER}' /tmp/hog.out /tmp/wl.out | sed 's/^${RESULT_MARKER}//' | b64)"
   if [ $kind = object ]; then rm -rf /sys/fs/bpf/schedctl-verify/$h; else kill -INT $loader 2>/dev/null; fi
   vwait_state disabled 50 || kill -9 $loader 2>/dev/null
   vwait_state disabled 50
-  say $h figures "secs=@SECS@ state=$state ops=$end_ops started_ops=$now_ops forks=$forks"
-  say $h loads "$(grep -h '^${RESULT_MARKER}' /tmp/hog.out /tmp/wl.out | sed 's/^${RESULT_MARKER}//' | b64)"
   say $h dynamic-log "$(dmesg | grep -i sched_ext | tail -n 20 | b64)"
   say $h dynamic done
 }
