@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything schedctl needs to build and test on a fresh Debian 12 machine:
-# Debian packages (clang, bpftool >= 7.5 from bookworm-backports, qemu, busybox, workload tools,
-# dbus), a Node LTS runtime taken from the npm registry, and the project's npm dependencies.
+# Debian packages (clang, bpftool, qemu and libbpf from bookworm-backports, busybox, workload tools,
+# dbus, PostgreSQL, node_exporter), a Node LTS runtime taken from the npm registry, and the project's npm dependencies.
 # Safe to run again: each step skips what is already in place.
 set -euo pipefail
 
@@ -10,24 +10,31 @@ CACHE="${SCHEDCTL_CACHE_DIR:-$HOME/.cache/schedctl}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-apt_packages=(clang llvm qemu-system-x86 busybox-static cpio zstd stress-ng rt-tests dbus
-  debootstrap tmux librsvg2-bin gzip xz-utils ca-certificates gcc libc6-dev
-  libglib2.0-bin systemd debhelper dpkg-dev lintian e2fsprogs)
+apt_packages=(clang llvm busybox-static cpio zstd stress-ng rt-tests rt-app linux-perf sysbench dbus
+  debootstrap tmux librsvg2-bin gzip xz-utils ca-certificates gcc libc6-dev util-linux
+  libglib2.0-bin systemd debhelper dpkg-dev lintian e2fsprogs postgresql prometheus-node-exporter
+  prometheus)
+# Packages whose bookworm version is too old, each with the least version that works, taken
+# from bookworm-backports: bpftool 7.1 rejects struct_ops links; qemu 7.2's multi-threaded TCG
+# dies at sched_ext switches (docs/emulator.md); libbpf 1.1 lacks .struct_ops.link.
+backports_packages=("bpftool 7.5" "qemu-system-x86 1:10.0" "libbpf-dev 1:1.4")
+
+installed_version() { { dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null || true; } | awk '/install ok installed/ {print $4}'; }
 
 install_debian_packages() {
-  local missing=()
+  local missing=() old=()
   for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    [ -n "$(installed_version "$p")" ] || missing+=("$p")
   done
-  local have_bpftool=0
-  if command -v bpftool >/dev/null && bpftool version 2>/dev/null | awk 'NR==1{split($NF,v,"v"); split(v[2],n,"."); exit !(n[1]>7 || (n[1]==7 && n[2]>=5))}'; then
-    have_bpftool=1
-  fi
-  if [ ${#missing[@]} -eq 0 ] && [ $have_bpftool -eq 1 ]; then
+  for entry in "${backports_packages[@]}"; do
+    local name="${entry% *}" least="${entry#* }" have
+    have="$(installed_version "$name")"
+    if [ -z "$have" ] || dpkg --compare-versions "$have" lt "$least"; then old+=("$name"); fi
+  done
+  if [ ${#missing[@]} -eq 0 ] && [ ${#old[@]} -eq 0 ]; then
     say "Debian packages already installed"
     return
   fi
-  # bpftool 7.1 in bookworm is too old for struct_ops links; backports carries 7.5.
   if [ ! -f /etc/apt/sources.list.d/schedctl-backports.list ]; then
     echo 'deb http://deb.debian.org/debian bookworm-backports main' >/etc/apt/sources.list.d/schedctl-backports.list
   fi
@@ -38,9 +45,9 @@ install_debian_packages() {
     say "installing ${missing[*]}"
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
   fi
-  if [ $have_bpftool -eq 0 ]; then
-    say "installing bpftool from bookworm-backports"
-    apt-get install -y -qq --no-install-recommends -t bookworm-backports bpftool >&2
+  if [ ${#old[@]} -gt 0 ]; then
+    say "installing ${old[*]} from bookworm-backports"
+    apt-get install -y -qq --no-install-recommends -t bookworm-backports "${old[@]}" >&2
   fi
 }
 

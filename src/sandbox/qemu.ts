@@ -21,7 +21,7 @@ export interface QemuMachine {
   memoryMb?: number;
   /** Default "tcg". KVM only where /dev/kvm is a real hardware-assisted one. */
   accel?: "tcg" | "kvm";
-  /** TCG's threading: "single" (default, see qemuCommand) or "multi" (a host thread per vCPU). */
+  /** TCG's threading: "multi" (a host thread per vCPU) or "single"; default defaultTcgThread(). */
   tcgThread?: "single" | "multi";
   drives?: QemuDrive[];
   /** Appended last, verbatim (e.g. -netdev/-device pairs). */
@@ -35,17 +35,22 @@ export interface QemuMachine {
 export const DEFAULT_KERNEL_ARGS = ["console=ttyS0", "quiet", "oops=panic", "panic=-1"];
 
 /**
- * TCG runs one host thread per vCPU by default (MTTCG). With it the guest died of `Oops: int3`
+ * The emulator mode: "multi" (a host thread per vCPU, so vCPUs run in parallel as on hardware)
+ * unless $SCHEDCTL_TCG_THREAD says "single". qemu 7.2's multi-threaded TCG died of `Oops: int3`
  * in update_rq_clock at sched_ext switches (the kernel live-patches its static branches with
- * int3, and another vCPU ran the stale translation): 2 of 2 boots of the deploy and daemon VM
- * tests on 2026-11-25. With all vCPUs on one thread (thread=single) the same tests ran clean.
+ * int3, and another vCPU ran the stale translation); setup installs qemu >= 10 from
+ * bookworm-backports, whose crash rate per switch is in docs/emulator.md.
  */
+export function defaultTcgThread(): "single" | "multi" {
+  return process.env.SCHEDCTL_TCG_THREAD === "single" ? "single" : "multi";
+}
+
 export function qemuCommand(machine: QemuMachine): { file: string; args: string[] } {
   const file = requireTool("qemu-system-x86_64", "qemu-system-x86", "to boot the sched_ext kernel");
   const accel = machine.accel ?? "tcg";
   const args = [
     "-accel",
-    accel === "tcg" ? `tcg,thread=${machine.tcgThread ?? "single"}` : accel,
+    accel === "tcg" ? `tcg,thread=${machine.tcgThread ?? defaultTcgThread()}` : accel,
     ...(accel === "kvm" ? ["-cpu", "host"] : []),
     "-smp",
     String(machine.cpus ?? 2),

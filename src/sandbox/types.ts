@@ -22,7 +22,7 @@ export interface VmRunOptions {
   signal?: AbortSignal;
   /** Default "tcg": the development machines' /dev/kvm cannot boot a stock kernel. */
   accel?: "tcg" | "kvm";
-  /** TCG's threading (qemu.ts): "single" by default; "multi" only for runs that switch schedulers rarely. */
+  /** TCG's threading (qemu.ts): defaultTcgThread() unless given. */
   tcgThread?: "single" | "multi";
   /** Attach the runtime disk with Node and the project's production node_modules (default true).
    * Runs that need neither (bpftool and shell only) boot a little quicker without it. */

@@ -48,10 +48,10 @@ describe("qemuCommand", () => {
       extraArgs: ["-netdev", "user,id=n0"],
     });
     const joined = args.join(" ");
-    expect(joined).toContain("-accel tcg,thread=single -smp 2 -m 2048M");
-    expect(qemuCommand({ kernel: "/k", tcgThread: "multi" }).args.slice(0, 2)).toEqual([
+    expect(joined).toContain("-accel tcg,thread=multi -smp 2 -m 2048M");
+    expect(qemuCommand({ kernel: "/k", tcgThread: "single" }).args.slice(0, 2)).toEqual([
       "-accel",
-      "tcg,thread=multi",
+      "tcg,thread=single",
     ]);
     expect(joined).not.toContain("kvm");
     expect(args[args.indexOf("-append") + 1]).toBe(
