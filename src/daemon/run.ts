@@ -108,6 +108,23 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     intervalMs: o.replay ? 0 : config.daemon.sample_interval_ms,
     handlers: stages ? [manager, stages.autopilot] : [manager],
   });
+  // Handled from here on, before the bus and the takeover: a stop that systemd sends while the
+  // daemon starts still goes through the loop's end, which hands the kernel back.
+  const onSignal = (signal: string) => {
+    log.info({ signal }, `${signal}: stopping`);
+    loop.stop();
+  };
+  const onHangup = () => {
+    manager.reload().catch(() => undefined); // a bad file is logged and the running configuration kept
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGHUP", onHangup);
+  const unlisten = () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    process.off("SIGHUP", onHangup);
+  };
   let bus: Awaited<ReturnType<typeof startBus>>;
   try {
     bus =
@@ -115,6 +132,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         ? undefined
         : await startBus({ kind: o.bus, address: o.busAddress }, manager, host, log);
   } catch (error) {
+    unlisten();
     if (!(error instanceof NameTakenError)) throw error;
     log.fatal({}, error.message);
     opened?.db.close();
@@ -134,16 +152,6 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   }
   manager.busReady();
   manager.startWatchdog(o.replay ? 0 : config.daemon.sample_interval_ms);
-  const onSignal = (signal: string) => {
-    log.info({ signal }, `${signal}: stopping`);
-    loop.stop();
-  };
-  const onHangup = () => {
-    manager.reload().catch(() => undefined); // a bad file is logged and the running configuration kept
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  process.on("SIGHUP", onHangup);
   try {
     await loop.run();
   } finally {
@@ -151,9 +159,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     journal.close();
     notifier.close();
     opened?.db.close();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    process.off("SIGHUP", onHangup);
+    unlisten();
   }
   log.info({ ticks: loop.state.ticks, phaseChanges: loop.state.phaseChanges }, "schedctld stopped");
   return 0;

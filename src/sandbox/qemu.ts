@@ -31,8 +31,11 @@ export interface QemuMachine {
 /**
  * An Oops under TCG must end the run at once rather than leave a half-dead guest until the
  * timeout: oops=panic, then panic=-1 reboots at once and -no-reboot turns that into qemu's exit.
+ * loglevel=1: the console carries the guest's results, and a kernel line (sched_ext's
+ * "disabled" is KERN_ERR) written while a result still drains through the UART cuts it in two.
+ * Guests read the kernel's log with dmesg; an Oops raises the console's level itself.
  */
-export const DEFAULT_KERNEL_ARGS = ["console=ttyS0", "quiet", "oops=panic", "panic=-1"];
+export const DEFAULT_KERNEL_ARGS = ["console=ttyS0", "loglevel=1", "oops=panic", "panic=-1"];
 
 /**
  * The emulator mode: "multi" (a host thread per vCPU, so vCPUs run in parallel as on hardware)

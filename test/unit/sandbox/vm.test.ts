@@ -55,7 +55,7 @@ describe("qemuCommand", () => {
     ]);
     expect(joined).not.toContain("kvm");
     expect(args[args.indexOf("-append") + 1]).toBe(
-      "console=ttyS0 quiet oops=panic panic=-1 root=/dev/vda systemd.unit=multi-user.target",
+      "console=ttyS0 loglevel=1 oops=panic panic=-1 root=/dev/vda systemd.unit=multi-user.target",
     );
     expect(joined).toContain("-drive file=/d/root.img,format=raw,if=virtio,snapshot=on");
     expect(args.slice(-2)).toEqual(["-netdev", "user,id=n0"]);
