@@ -79,6 +79,14 @@ describe("compiling policies with clang", () => {
     );
   });
 
+  it("compiles a policy in the plain libbpf style (BPF_PROG, SEC(\"struct_ops/...\"), no schedctl.h)", async () => {
+    const built = await compiler(tempDir()).compile(fixturePolicy("plain-libbpf.bpf.c"));
+    expect(built.opsName).toBe("schedctl_plain");
+    const sections = sectionNames(built.objectPath);
+    expect(sections).toContain(".struct_ops.link");
+    expect(sections).toContain("struct_ops/plain_enqueue");
+  });
+
   it("refuses a source that does not compile, with clang's diagnostics, and caches nothing", async () => {
     const cache = tempDir();
     const error = await compiler(cache)
