@@ -155,8 +155,18 @@ export function renderExplanation(explanation: Explanation, style: Style, now = 
 
 export function verdictLine(verdict: Verdict, style: Style): string {
   const outcome = verdict.passed ? style.green("pass") : style.red("fail");
-  const figures = Object.entries(verdict.figures)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(" ");
-  return `${verdict.name} ${outcome} at ${verdict.stage} (${verdict.hash.slice(0, 12)})${figures ? `; ${figures}` : ""}`;
+  const pairs = (o: Record<string, number> | undefined) =>
+    Object.entries(o ?? {})
+      .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(3)}`)
+      .join(" ");
+  const lines = [
+    `${verdict.name} ${outcome} at ${verdict.stage} (${verdict.hash.slice(0, 12)})${verdict.admits ? ` for ${verdict.admits.join(", ")}` : ""}`,
+  ];
+  if (verdict.againstDefault) lines.push(`  against the kernel default: ${pairs(verdict.againstDefault)}`);
+  const figures = pairs(verdict.figures);
+  if (figures) lines.push(`  figures: ${figures}`);
+  if (verdict.baseline) lines.push(`  kernel default, same boot: ${pairs(verdict.baseline)}`);
+  if (verdict.compiledAgainst) lines.push(`  compiled against ${verdict.compiledAgainst}`);
+  if (verdict.timings) lines.push(`  stage times (ms): ${pairs(verdict.timings)}`);
+  return lines.join("\n");
 }

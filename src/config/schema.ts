@@ -111,6 +111,18 @@ export const VerifySection = z
      * the same verifier on the same content hash) are used as they are in either case.
      */
     dynamic: z.enum(["sandbox", "probation-only"]).default("sandbox"),
+    /** The dynamic stage judges a candidate against the kernel default's run of the same loads in the same boot. */
+    against_default: z
+      .object({
+        /** Every load worker gets at least this fraction of its share of the work under the default. */
+        min_worker_share: z.number().min(0).max(1).default(0.5),
+        /** p99 wake-up latency of each latency load at most this many times the default's. */
+        max_p99_ratio: z.number().min(1).default(2),
+        /** CPU throughput at least this fraction of the default's. */
+        min_throughput_ratio: z.number().min(0).max(1).default(0.8),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .prefault({});

@@ -13,7 +13,7 @@ import { classify } from "../observe/classify.ts";
 import type { PhaseChange, Profile } from "../observe/types.ts";
 import type { PolicySource } from "../policies/catalogue.ts";
 import type { PolicyCompiler } from "../policies/compile.ts";
-import type { PolicyRef, Tunables } from "../policies/types.ts";
+import type { PolicyRef, PolicyWorkload, Tunables } from "../policies/types.ts";
 import { requestFor } from "../verify/build.ts";
 import type { Verdict, VerifyRequest } from "../verify/types.ts";
 import type { LoopHandler, TickContext } from "./loop.ts";
@@ -318,8 +318,12 @@ export class Autopilot implements LoopHandler {
     if (job !== this.#job) return;
     this.#job = undefined;
     const { decision } = stored;
-    if (!prepared.request) {
-      this.#activity = `${prepared.ref.name} refused at the ${prepared.verdict.stage} stage`;
+    // A verdict judged against the default admits the phase kinds its figures bore out.
+    const admitted = prepared.verdict.admits?.includes(decision.class as PolicyWorkload) ?? true;
+    if (!prepared.request || !admitted) {
+      this.#activity = prepared.request
+        ? `${prepared.ref.name} verified, but not for ${decision.class} phases (its sandbox run against the default)`
+        : `${prepared.ref.name} refused at the ${prepared.verdict.stage} stage`;
       // A failed verdict never changes (it is cached by hash): never pick it again for this phase.
       this.#d.decider.recordOutcome({
         at: this.#d.now(),

@@ -331,9 +331,24 @@ export class StageControl {
 }
 
 export function busVerdict(v: Verdict): BusVerdict {
-  const figures: Record<string, number> = {};
-  for (const [k, value] of Object.entries(v.figures ?? {})) if (typeof value === "number") figures[k] = value;
-  return { name: v.policy.name, hash: v.hash, passed: v.passed, stage: v.stage, log: v.log, figures };
+  const numbers = (o: object | undefined) => {
+    const out: Record<string, number> = {};
+    for (const [k, value] of Object.entries(o ?? {})) if (typeof value === "number") out[k] = value;
+    return out;
+  };
+  return {
+    name: v.policy.name,
+    hash: v.hash,
+    passed: v.passed,
+    stage: v.stage,
+    log: v.log,
+    figures: numbers(v.figures),
+    ...(v.baseline ? { baseline: numbers(v.baseline) } : {}),
+    ...(v.againstDefault ? { againstDefault: numbers(v.againstDefault) } : {}),
+    ...(v.admits ? { admits: v.admits } : {}),
+    ...(v.compiledAgainst ? { compiledAgainst: v.compiledAgainst } : {}),
+    ...(v.timings ? { timings: numbers(v.timings) } : {}),
+  };
 }
 
 function deployEntry(d: DeploymentRecord): HistoryEntry {

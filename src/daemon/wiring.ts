@@ -1,13 +1,4 @@
-import { execFileSync } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  renameSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/schema.ts";
 import type { ManagerEvent, Mode } from "../dbus/backend.ts";
@@ -23,14 +14,16 @@ import type { Kernel } from "../kernel/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { builtinCatalogue, type PolicySource } from "../policies/catalogue.ts";
 import { PolicyCompiler } from "../policies/compile.ts";
-import { findExecutable } from "../policies/tools.ts";
+import { vmlinuxHeaderFor } from "../policies/vmlinux.ts";
 import { which } from "../sandbox/exec.ts";
+import { ensureSandboxKernel } from "../sandbox/kernel-image.ts";
 import { createQemuSandbox } from "../sandbox/vm.ts";
 import type { Db } from "../store/db.ts";
 import { SqliteDecideStore } from "../store/decisions.ts";
 import type { SqliteDeploymentStore } from "../store/deployments.ts";
 import type { SqliteVerdictStore } from "../store/verdicts.ts";
 import { requestFor } from "../verify/build.ts";
+import type { DefaultThresholds } from "../verify/types.ts";
 import { Verifier } from "../verify/verifier.ts";
 import { Autopilot, generatedSource } from "./autopilot.ts";
 import { type DeploymentStage, deploymentStage } from "./safe-start.ts";
@@ -76,7 +69,11 @@ export function wireStages(o: WiringOptions): Stages {
   linkPrebuiltObjects(cacheDir, log);
   const compiler = new PolicyCompiler({
     cacheDir,
-    vmlinuxH: hostVmlinuxH(host, kernel, cacheDir, log),
+    vmlinuxH: vmlinuxHeaderFor({
+      host,
+      cacheDir,
+      sandboxKernel: () => ensureSandboxKernel({ cacheDir, logger: log.child({ stage: "sandbox" }) }),
+    }),
     resolveCgroupId: (path) => cgroupId(host, path),
   });
   const sandbox = sandboxFor(config, cacheDir, log);
@@ -90,6 +87,7 @@ export function wireStages(o: WiringOptions): Stages {
       maxTimeoutMs: config.verify.max_timeout_ms,
       sandboxSeconds: config.verify.sandbox_seconds,
       dynamic: config.verify.dynamic,
+      againstDefault: defaultThresholds(config),
     },
   });
   const generatedDir = join(o.stateDir, "policies");
@@ -149,6 +147,15 @@ export function wireStages(o: WiringOptions): Stages {
   };
 }
 
+export function defaultThresholds(config: Config): DefaultThresholds {
+  const t = config.verify.against_default;
+  return {
+    minWorkerShare: t.min_worker_share,
+    maxP99Ratio: t.max_p99_ratio,
+    minThroughputRatio: t.min_throughput_ratio,
+  };
+}
+
 /** The sandbox VM when verify.dynamic wants one and qemu is here; otherwise says what follows. */
 function sandboxFor(config: Config, cacheDir: string, log: Logger) {
   if (config.verify.dynamic === "probation-only") {
@@ -166,31 +173,6 @@ function sandboxFor(config: Config, cacheDir: string, log: Logger) {
     return undefined;
   }
   return createQemuSandbox({ cacheDir, logger: log.child({ stage: "sandbox" }) });
-}
-
-/**
- * vmlinux.h of the running kernel, generated once from its BTF with bpftool. Without clang
- * or BTF nothing can be compiled here: the compiler then only finds objects in its cache.
- */
-function hostVmlinuxH(host: Host, kernel: Kernel, cacheDir: string, log: Logger): string {
-  const path = join(cacheDir, "include", "host", "vmlinux.h");
-  const btf = host.resolve("/sys/kernel/btf/vmlinux");
-  if (existsSync(path) || !kernel.status().supported || !existsSync(btf) || !findExecutable("clang"))
-    return path;
-  const bpftool = findExecutable("bpftool");
-  if (!bpftool) return path;
-  try {
-    mkdirSync(join(cacheDir, "include", "host"), { recursive: true });
-    const text = execFileSync(bpftool, ["btf", "dump", "file", btf, "format", "c"], {
-      maxBuffer: 256 * 1024 * 1024,
-    });
-    const tmp = `${path}.tmp`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  } catch (error) {
-    log.warn({ error: (error as Error).message }, "cannot generate vmlinux.h from the kernel's BTF");
-  }
-  return path;
 }
 
 /**

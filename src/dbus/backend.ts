@@ -105,6 +105,15 @@ export const Verdict = z.object({
   /** Why it failed (or what the last stage said), an excerpt. */
   log: z.string(),
   figures: z.record(z.string(), z.number()),
+  /** The same loads under the kernel default, in the same boot, and the candidate over them. */
+  baseline: z.record(z.string(), z.number()).optional(),
+  againstDefault: z.record(z.string(), z.number()).optional(),
+  /** The workloads it may be deployed for (its claims that its figures bore out). */
+  admits: z.array(z.string()).optional(),
+  /** The kernel whose vmlinux.h it was compiled against, when not the host's own. */
+  compiledAgainst: z.string().optional(),
+  /** Each stage's time, ms. */
+  timings: z.record(z.string(), z.number()).optional(),
 });
 export type Verdict = z.infer<typeof Verdict>;
 

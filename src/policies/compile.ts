@@ -43,8 +43,11 @@ export class CompileError extends Error {
 export interface CompilerOptions {
   /** Objects go to <cacheDir>/objects/. */
   cacheDir: string;
-  /** vmlinux.h of the kernel the objects are for (CO-RE relocates them to the running one). */
-  vmlinuxH: string;
+  /**
+   * vmlinux.h of the kernel the objects are for (CO-RE relocates them to the running one), or
+   * where to get it on first use (a host without sched_ext fetches the sandbox kernel's).
+   */
+  vmlinuxH: string | (() => Promise<VmlinuxHeader>);
   /** cgroup v2 path (relative to the cgroup2 mount) -> cgroup id (the directory's inode). */
   resolveCgroupId?: (path: string) => bigint;
   /** clang executable (default: found on PATH). */
@@ -55,6 +58,12 @@ export interface CompilerOptions {
   timeoutMs?: number;
 }
 
+export interface VmlinuxHeader {
+  path: string;
+  /** Whose BTF it was generated from, when that is worth saying (not the host's own kernel). */
+  from?: string;
+}
+
 export interface CompiledPolicy {
   ref: PolicyRef;
   objectPath: string;
@@ -63,6 +72,8 @@ export interface CompiledPolicy {
   source: string;
   /** True when the object came from the cache. */
   cached: boolean;
+  /** The kernel whose vmlinux.h it was compiled against, when not the host's own. */
+  compiledAgainst?: string;
 }
 
 const CLANG_FLAGS = [
@@ -80,6 +91,7 @@ export class PolicyCompiler {
   readonly #options: CompilerOptions;
   readonly #header: string;
   readonly #includeDir: string;
+  #vmlinuxDirFound: Promise<{ dir: string; from?: string }> | undefined;
 
   constructor(options: CompilerOptions) {
     this.#options = options;
@@ -131,6 +143,7 @@ export class PolicyCompiler {
     const clang =
       this.#options.clang ??
       requireTool("clang", "to compile BPF policies", "clang llvm", this.#options.pathEnv);
+    const vmlinux = await this.#vmlinuxDir();
     mkdirSync(objectsDir, { recursive: true });
     const work = mkdtempSync(join(objectsDir, ".build-"));
     try {
@@ -140,7 +153,7 @@ export class PolicyCompiler {
       const args = [
         ...CLANG_FLAGS,
         `-I${this.#includeDir}`,
-        `-I${this.#vmlinuxDir()}`,
+        `-I${vmlinux.dir}`,
         ...defines.map((d) => `-D${d}`),
         "-c",
         sourceFile,
@@ -156,7 +169,14 @@ export class PolicyCompiler {
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
-    return { ref, objectPath, opsName, source: policy.source, cached: false };
+    return {
+      ref,
+      objectPath,
+      opsName,
+      source: policy.source,
+      cached: false,
+      ...(vmlinux.from ? { compiledAgainst: vmlinux.from } : {}),
+    };
   }
 
   #cgroupId(policy: string, tunable: string, path: string): string {
@@ -175,14 +195,29 @@ export class PolicyCompiler {
   }
 
   /** clang finds vmlinux.h by that name: link it in under the cache when the file is named otherwise. */
-  #vmlinuxDir(): string {
-    const { vmlinuxH, cacheDir } = this.#options;
-    if (!existsSync(vmlinuxH)) throw new Error(`vmlinux.h not found at ${vmlinuxH}`);
-    if (basename(vmlinuxH) === "vmlinux.h") return dirname(vmlinuxH);
-    const dir = join(cacheDir, "include", createHash("sha256").update(vmlinuxH).digest("hex").slice(0, 16));
+  #vmlinuxDir(): Promise<{ dir: string; from?: string }> {
+    if (!this.#vmlinuxDirFound) {
+      const found = this.#findVmlinuxDir();
+      this.#vmlinuxDirFound = found;
+      // A failed lookup (the mirror unreachable) is tried again by the next compile.
+      found.catch(() => {
+        if (this.#vmlinuxDirFound === found) this.#vmlinuxDirFound = undefined;
+      });
+    }
+    return this.#vmlinuxDirFound;
+  }
+
+  async #findVmlinuxDir(): Promise<{ dir: string; from?: string }> {
+    const { vmlinuxH: given, cacheDir } = this.#options;
+    const header: VmlinuxHeader = typeof given === "string" ? { path: given } : await given();
+    const { path, from } = header;
+    if (!existsSync(path)) throw new Error(`vmlinux.h not found at ${path}`);
+    const at = (dir: string) => (from ? { dir, from } : { dir });
+    if (basename(path) === "vmlinux.h") return at(dirname(path));
+    const dir = join(cacheDir, "include", createHash("sha256").update(path).digest("hex").slice(0, 16));
     mkdirSync(dir, { recursive: true });
-    if (!existsSync(join(dir, "vmlinux.h"))) symlinkSync(vmlinuxH, join(dir, "vmlinux.h"));
-    return dir;
+    if (!existsSync(join(dir, "vmlinux.h"))) symlinkSync(path, join(dir, "vmlinux.h"));
+    return at(dir);
   }
 }
 

@@ -8,6 +8,7 @@ export type PolicyOrigin = z.infer<typeof PolicyOrigin>;
 
 /** Workload classes a policy is meant for (the same labels as observe's WorkloadClass). */
 export const PolicyWorkload = z.enum(["idle", "throughput", "latency", "io", "memory", "mixed"]);
+export type PolicyWorkload = z.infer<typeof PolicyWorkload>;
 
 export const Tunable = z.discriminatedUnion("type", [
   z.object({

@@ -2,11 +2,30 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Host } from "../host/host.ts";
+import type { VmlinuxHeader } from "./compile.ts";
 import { requireTool, runTool, tail } from "./tools.ts";
 
-// vmlinux.h for compiling policies on a host whose own kernel has sched_ext: generated from the
-// running kernel's BTF (/sys/kernel/btf/vmlinux) with bpftool, cached by the BTF's hash. Hosts
-// without sched_ext use the sandbox kernel's (src/sandbox/kernel-image.ts) instead.
+// Which vmlinux.h policies compile against: on a host whose own kernel has sched_ext, one
+// generated from the running kernel's BTF (/sys/kernel/btf/vmlinux) with bpftool, cached by the
+// BTF's hash; on any other host (a workstation preparing policies), the sandbox kernel's.
+
+/** Resolves, on first compile, the host's own vmlinux.h or else the sandbox kernel's. */
+export function vmlinuxHeaderFor(options: {
+  host: Host;
+  cacheDir: string;
+  /** The sandbox's sched_ext kernel, fetched and cached when first asked for. */
+  sandboxKernel: () => Promise<{ version: string; vmlinuxH: string }>;
+}): () => Promise<VmlinuxHeader> {
+  return async () => {
+    const own = await hostVmlinuxHeader(options);
+    if (own) return { path: own };
+    const sandbox = await options.sandboxKernel();
+    return {
+      path: sandbox.vmlinuxH,
+      from: `the sandbox kernel ${sandbox.version} (this host's kernel has no sched_ext)`,
+    };
+  };
+}
 
 /** The host kernel's vmlinux.h, or undefined when the host has no sched_ext or no BTF. */
 export async function hostVmlinuxHeader(options: {

@@ -17,7 +17,14 @@ export function requestFor(
     build: async () => {
       try {
         const built = await compiler.compile(policy, tunables);
-        return { kind: "object", ref: built.ref, source: built.source, objectPath: built.objectPath };
+        return {
+          kind: "object",
+          ref: built.ref,
+          source: built.source,
+          objectPath: built.objectPath,
+          workloads: policy.manifest.workloads,
+          ...(built.compiledAgainst ? { compiledAgainst: built.compiledAgainst } : {}),
+        };
       } catch (error) {
         if (error instanceof CompileError) return { kind: "uncompilable", ref, log: error.log };
         throw error;

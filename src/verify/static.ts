@@ -59,9 +59,10 @@ export function* sourceProblems(source: string): Generator<string> {
   for (const [i, line] of lines.entries()) {
     const include = /^\s*#\s*include\s*[<"]([^>"]*)[>"]/.exec(line);
     if (include && (include[1]!.startsWith("/") || include[1]!.includes(".."))) {
-      yield `line ${i + 1}: #include "${include[1]}" reaches outside the include path`;
+      yield `line ${i + 1}: #include "${include[1]}" reaches outside the include path (include only vmlinux.h, schedctl.h and libbpf's <bpf/...> headers)`;
     }
-    if (/\b(asm|__asm__|__asm)\b/.test(line)) yield `line ${i + 1}: inline assembly is not allowed`;
+    if (/\b(asm|__asm__|__asm)\b/.test(line))
+      yield `line ${i + 1}: inline assembly is not allowed (write it in C; the verifier checks what clang emits)`;
   }
 }
 
@@ -74,14 +75,21 @@ async function objectProblems(
   const programs = sections.filter((s) => (s.flags & SHF_EXECINSTR) !== 0 && s.data.length > 0);
   for (const s of programs) {
     if (s.name !== ".text" && !PROGRAM_SECTION.test(s.name)) {
-      problems.push(`program section "${s.name}" is not a struct_ops program`);
+      problems.push(
+        `program section "${s.name}" is not a struct_ops program (use SEC("struct_ops/<name>") or SEC("struct_ops.s/<name>"))`,
+      );
     }
     for (const id of helperCalls(s.data)) {
       if (!ALLOWED_HELPERS.has(id))
-        problems.push(`${s.name}: calls BPF helper #${id}, which is not allow-listed`);
+        problems.push(
+          `${s.name}: calls BPF helper #${id}, which is not allow-listed (a scheduler needs no helper that reaches outside scheduling: remove the call)`,
+        );
     }
   }
-  if (!programs.some((s) => PROGRAM_SECTION.test(s.name))) problems.push("no struct_ops program");
+  if (!programs.some((s) => PROGRAM_SECTION.test(s.name)))
+    problems.push(
+      'no struct_ops program (define the callbacks with SEC("struct_ops/<name>") and BPF_PROG, or schedctl.h\'s SCX_OP)',
+    );
 
   const licence = sections.find((s) => s.name === "license");
   const licenceText = licence ? cString(licence.data, 0, licence.data.length) : undefined;
@@ -91,7 +99,10 @@ async function objectProblems(
 
   const btf = await readObjectBtf(objectPath, options.bpftool);
   for (const name of btf.externFuncs) {
-    if (!kfuncAllowed(name)) problems.push(`references kfunc ${name}, which is not allow-listed`);
+    if (!kfuncAllowed(name))
+      problems.push(
+        `references kfunc ${name}, which is not allow-listed (use the scx_bpf_* and bpf_cpumask_* kfuncs)`,
+      );
   }
   const ops = checkStructOps(btf.structOps, sections, options.maxTimeoutMs, problems);
   return { problems, opsName: ops };
@@ -110,7 +121,9 @@ function checkStructOps(
   }
   const ops = vars[0]!;
   if (ops.structName !== "sched_ext_ops") {
-    problems.push(`struct_ops map ${ops.variable} is a ${ops.structName}, not a sched_ext_ops`);
+    problems.push(
+      `struct_ops map ${ops.variable} is a ${ops.structName}, not a sched_ext_ops (declare it as struct sched_ext_ops)`,
+    );
     return undefined;
   }
   if (ops.section !== ".struct_ops.link") {
@@ -127,12 +140,19 @@ function checkStructOps(
   }
   const name = cString(data, ops.offset + nameAt, ops.offset + nameAt + 128);
   if (!name.startsWith(OPS_NAME_PREFIX) || !/^[a-z0-9_]+$/.test(name)) {
-    problems.push(`ops name "${name}" must start with "${OPS_NAME_PREFIX}" and use only [a-z0-9_]`);
+    problems.push(
+      `ops name "${name}" must start with "${OPS_NAME_PREFIX}" and use only [a-z0-9_] (set .name = "${OPS_NAME_PREFIX}<policy>" in the ops table)`,
+    );
   }
   const timeoutMs = data.readUInt32LE(ops.offset + timeoutAt);
-  if (timeoutMs === 0) problems.push(".timeout_ms is not set (the kernel would use its 30 s default)");
+  if (timeoutMs === 0)
+    problems.push(
+      `.timeout_ms is not set (the kernel would use its 30 s default): add .timeout_ms = 5000 (at most ${maxTimeoutMs}) to the ops table`,
+    );
   else if (timeoutMs > maxTimeoutMs)
-    problems.push(`.timeout_ms = ${timeoutMs} exceeds the maximum ${maxTimeoutMs}`);
+    problems.push(
+      `.timeout_ms = ${timeoutMs} exceeds the maximum ${maxTimeoutMs}: lower it in the ops table`,
+    );
   return name;
 }
 

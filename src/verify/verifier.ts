@@ -8,6 +8,7 @@ import { buildVerifyScript, type GuestItem, type GuestOutcome, parseVerifyConsol
 import { checkStatic } from "./static.ts";
 import {
   type BuiltCandidate,
+  type DefaultThresholds,
   excerpt,
   type Verdict,
   type VerdictStore,
@@ -29,6 +30,8 @@ export interface VerifierOptions {
    * sandbox run, and its verdict says so; deploy then attaches it only under the probation guard.
    */
   dynamic?: "sandbox" | "probation-only";
+  /** Where the dynamic stage fails a candidate against the kernel default's run. */
+  againstDefault: DefaultThresholds;
 }
 
 /** The verdict log of a candidate passed without a sandbox run (verify.dynamic = "probation-only"). */
@@ -62,26 +65,43 @@ export class Verifier {
    * interrupted run is no verdict at all (it was not the candidate's fault).
    */
   async verify(requests: VerifyRequest[], signal?: AbortSignal): Promise<Verdict[]> {
-    const { verdicts, logger } = this.#deps;
+    const { verdicts, logger, clock } = this.#deps;
     const fresh = new Map<string, Verdict>();
     const toSandbox: {
       built: BuiltCandidate & { kind: "object" | "process" };
       opsName: string;
       kernelDone: boolean;
     }[] = [];
+    // What each candidate's verdict says besides the outcome: its stages' times, its vmlinux.h.
+    const extras = new Map<string, Pick<Verdict, "timings" | "compiledAgainst">>();
     const keep = (v: Verdict) => {
-      verdicts.putVerdict(v);
-      logger.info({ hash: v.hash, policy: v.policy.name, stage: v.stage, passed: v.passed }, "verdict");
-      fresh.set(v.hash, v);
+      const verdict = { ...v, ...extras.get(v.hash) };
+      verdicts.putVerdict(verdict);
+      logger.info(
+        { hash: v.hash, policy: v.policy.name, stage: v.stage, passed: v.passed, timings: verdict.timings },
+        "verdict",
+      );
+      fresh.set(v.hash, verdict);
     };
+    const since = (start: number) => Math.round(clock.monotonic() - start);
     for (const { ref, build } of uniqueByHash(requests)) {
       signal?.throwIfAborted();
       if (verdicts.getVerdict(ref.hash)) continue;
+      let start = clock.monotonic();
       const built = await build();
+      const timings: NonNullable<Verdict["timings"]> = { compileMs: since(start), staticMs: 0 };
+      extras.set(ref.hash, {
+        timings,
+        ...(built.kind === "object" && built.compiledAgainst
+          ? { compiledAgainst: built.compiledAgainst }
+          : {}),
+      });
+      start = clock.monotonic();
       const stat = await checkStatic(built, {
         maxTimeoutMs: this.#deps.options.maxTimeoutMs,
         ...(this.#deps.options.bpftool ? { bpftool: this.#deps.options.bpftool } : {}),
       });
+      timings.staticMs = since(start);
       if (!stat.ok || built.kind === "uncompilable") {
         keep(this.#verdict(ref, "static", false, stat.log));
         continue;
@@ -89,7 +109,9 @@ export class Verifier {
       let kernelDone = false;
       const host = this.#deps.hostKernel;
       if (built.kind === "object" && host?.status().supported) {
+        start = clock.monotonic();
         const load = await host.verifyLoad(built.objectPath);
+        timings.kernelMs = since(start);
         if (!load.ok) {
           keep(this.#verdict(ref, "kernel", false, `kernel verifier refused it:\n${load.log}`, stat.opsName));
           continue;
@@ -98,17 +120,27 @@ export class Verifier {
       }
       toSandbox.push({ built, opsName: stat.opsName, kernelDone });
     }
-    for (const v of await this.#sandboxStages(toSandbox, signal)) keep(v);
+    const start = clock.monotonic();
+    const { verdicts: sandboxed, kernelMs } = await this.#sandboxStages(toSandbox, signal);
+    for (const { built } of toSandbox) {
+      const timings = extras.get(built.ref.hash)?.timings;
+      if (!timings) continue;
+      timings.sandboxMs = since(start);
+      const inGuest = kernelMs.get(built.ref.hash);
+      if (inGuest !== undefined) timings.kernelMs = inGuest;
+    }
+    for (const v of sandboxed) keep(v);
     return requests.map(({ ref }) => verdicts.getVerdict(ref.hash) ?? fresh.get(ref.hash)!);
   }
 
   async #sandboxStages(
     items: { built: BuiltCandidate & { kind: "object" | "process" }; opsName: string; kernelDone: boolean }[],
     signal: AbortSignal | undefined,
-  ): Promise<Verdict[]> {
-    if (items.length === 0) return [];
+  ): Promise<{ verdicts: Verdict[]; kernelMs: Map<string, number> }> {
+    const kernelMs = new Map<string, number>();
+    if (items.length === 0) return { verdicts: [], kernelMs };
     if (this.#deps.options.dynamic === "probation-only") {
-      return items.map(({ built, opsName, kernelDone }) =>
+      const verdicts = items.map(({ built, opsName, kernelDone }) =>
         kernelDone
           ? this.#verdict(built.ref, "kernel", true, PROBATION_ONLY_LOG, opsName)
           : this.#verdict(
@@ -119,10 +151,11 @@ export class Verifier {
               opsName,
             ),
       );
+      return { verdicts, kernelMs };
     }
     const sandbox = this.#deps.sandbox;
     if (!sandbox) {
-      return items.map(({ built, opsName }) =>
+      const verdicts = items.map(({ built, opsName }) =>
         this.#verdict(
           built.ref,
           "dynamic",
@@ -131,6 +164,7 @@ export class Verifier {
           opsName,
         ),
       );
+      return { verdicts, kernelMs };
     }
     const verdicts: Verdict[] = [];
     let pending = items;
@@ -148,14 +182,15 @@ export class Verifier {
         // plain sh and bpftool: the guest needs no Node (a smaller initramfs, a quicker boot)
         node: false,
         files,
-        // Per candidate: a verify load, the run, teardown; plus the boot.
-        timeoutMs: 90_000 + pending.length * (seconds * 1000 + 45_000),
+        // Per candidate: a verify load, the run, teardown; plus the boot and the default's two runs.
+        timeoutMs: 90_000 + (pending.length + 2) * (seconds * 1000 + 45_000),
         ...(signal ? { signal } : {}),
       });
-      const outcomes = parseVerifyConsole(result.console, guestItems);
+      const outcomes = parseVerifyConsole(result.console, guestItems, this.#deps.options.againstDefault);
       const unchecked: typeof pending = [];
       for (const [i, item] of pending.entries()) {
         const outcome = outcomes.get(guestItems[i]!.hash);
+        if (outcome?.kernel?.ms !== undefined) kernelMs.set(item.built.ref.hash, outcome.kernel.ms);
         const verdict = this.#fromOutcome(item.built.ref, item.opsName, outcome);
         if (verdict) verdicts.push(verdict);
         else unchecked.push(item);
@@ -186,7 +221,7 @@ export class Verifier {
       }
       break;
     }
-    return verdicts;
+    return { verdicts, kernelMs };
   }
 
   #fromOutcome(ref: PolicyRef, opsName: string, outcome: GuestOutcome | undefined): Verdict | undefined {
@@ -200,8 +235,14 @@ export class Verifier {
       );
     }
     if (!outcome?.dynamic) return undefined;
-    const { ok, log, figures } = outcome.dynamic;
-    return { ...this.#verdict(ref, "dynamic", ok, log, opsName), figures };
+    const { ok, log, figures, baseline, againstDefault, admits } = outcome.dynamic;
+    return {
+      ...this.#verdict(ref, "dynamic", ok, log, opsName),
+      figures,
+      ...(baseline ? { baseline } : {}),
+      ...(againstDefault ? { againstDefault } : {}),
+      ...(admits ? { admits } : {}),
+    };
   }
 
   #verdict(ref: PolicyRef, stage: VerifyStage, passed: boolean, log: string, opsName?: string): Verdict {
@@ -223,8 +264,16 @@ function toGuestItem(
   kernelDone: boolean,
 ): GuestItem {
   const hash = built.ref.hash;
+  const workloads = built.workloads ?? ["mixed"];
   if (built.kind === "object") {
-    return { hash, kind: "object", guestPath: `/verify/${hash}.bpf.o`, opsName, kernelStage: !kernelDone };
+    return {
+      hash,
+      kind: "object",
+      guestPath: `/verify/${hash}.bpf.o`,
+      opsName,
+      kernelStage: !kernelDone,
+      workloads,
+    };
   }
   return {
     hash,
@@ -234,6 +283,7 @@ function toGuestItem(
     opsName,
     // An external scheduler loads its own programs: the kernel verifier runs when it starts.
     kernelStage: false,
+    workloads,
   };
 }
 

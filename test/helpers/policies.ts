@@ -27,13 +27,13 @@ export async function sandboxCompiler(
 }
 
 /** A test fixture under test/fixtures/bpf/ as a "generated" policy without tunables. */
-export function fixturePolicy(file: string): PolicySource {
+export function fixturePolicy(file: string, workloads: Manifest["workloads"] = ["mixed"]): PolicySource {
   const name = file.replace(/\.bpf\.c$/, "");
   const manifest: Manifest = {
     name,
     origin: "generated",
     summary: `test fixture ${file}`,
-    workloads: ["mixed"],
+    workloads,
     tunables: {},
     minKernel: "6.12",
   };

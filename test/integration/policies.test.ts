@@ -79,7 +79,7 @@ describe("compiling policies with clang", () => {
     );
   });
 
-  it("compiles a policy in the plain libbpf style (BPF_PROG, SEC(\"struct_ops/...\"), no schedctl.h)", async () => {
+  it('compiles a policy in the plain libbpf style (BPF_PROG, SEC("struct_ops/..."), no schedctl.h)', async () => {
     const built = await compiler(tempDir()).compile(fixturePolicy("plain-libbpf.bpf.c"));
     expect(built.opsName).toBe("schedctl_plain");
     const sections = sectionNames(built.objectPath);

@@ -30,7 +30,10 @@ describe("static verifier stage (clang + bpftool)", () => {
   it.each([
     [{ licence: "Proprietary" }, /licence "Proprietary" is not GPL-compatible/],
     [{ opsName: "sneaky" }, /ops name "sneaky" must start with "schedctl_"/],
-    [{ timeoutMs: 0 }, /\.timeout_ms is not set/],
+    [
+      { timeoutMs: 0 },
+      /\.timeout_ms is not set .*: add \.timeout_ms = 5000 \(at most 10000\) to the ops table/,
+    ],
     [{ timeoutMs: 20_000 }, /\.timeout_ms = 20000 exceeds the maximum 10000/],
     [{ section: ".struct_ops" }, /must be in SEC\("\.struct_ops\.link"\)/],
   ])("refuses %o", async (parts, message) => {

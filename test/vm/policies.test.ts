@@ -33,6 +33,7 @@ type PolicyResult = {
 
 describeVm("built-in policies on the sched_ext kernel", () => {
   let builtins: CompiledPolicy[];
+  let plainCompiled: CompiledPolicy;
   let run: VmRun;
   let byName: Map<string, PolicyResult>;
 
@@ -41,9 +42,11 @@ describeVm("built-in policies on the sched_ext kernel", () => {
     builtins = await compileBuiltins(compiler);
     const stall = await compiler.compile(fixturePolicy("stall.bpf.c"));
     const nullDeref = await compiler.compile(fixturePolicy("null-deref.bpf.c"));
+    const plain = await compiler.compile(fixturePolicy("plain-libbpf.bpf.c"));
+    plainCompiled = plain;
     const work = tempDir();
     const items: GuestPolicy[] = [
-      ...builtins.map((b) => ({ name: b.ref.name, expect: "run" as const, b })),
+      ...[...builtins, plain].map((b) => ({ name: b.ref.name, expect: "run" as const, b })),
       { name: "null-deref", expect: "reject" as const, b: nullDeref },
       { name: "stall", expect: "stall" as const, b: stall },
     ].map(({ name, expect, b }) => ({
@@ -55,7 +58,7 @@ describeVm("built-in policies on the sched_ext kernel", () => {
     }));
     writeTree(work, { "items.json": JSON.stringify({ seconds: LOAD_SECONDS, items }) });
     mkdirSync(join(work, "policies"));
-    for (const b of [...builtins, stall, nullDeref])
+    for (const b of [...builtins, plain, stall, nullDeref])
       copyFileSync(b.objectPath, join(work, "policies", `${b.ref.hash}.bpf.o`));
     run = await runInVm({
       timeoutMs: 420_000,
@@ -77,11 +80,11 @@ describeVm("built-in policies on the sched_ext kernel", () => {
     expect(run.exitCode, consoleTail(run)).toBe(0);
   });
 
-  it("verifies, attaches, runs under load without ejection and detaches every built-in policy", () => {
-    expect(builtins.map((b) => b.ref.name)).toEqual(
+  it("verifies, attaches, runs under load without ejection and detaches every built-in policy, and one in the plain libbpf style", () => {
+    expect([...builtins.map((b) => b.ref.name), "plain-libbpf"]).toEqual(
       [...byName.keys()].filter((n) => n !== "stall" && n !== "null-deref"),
     );
-    for (const b of builtins) {
+    for (const b of [...builtins, plainCompiled]) {
       const r = byName.get(b.ref.name)!;
       const label = `${b.ref.name}: ${JSON.stringify(r).slice(0, 2500)}`;
       expect(r.verifyOk, label).toBe(true);

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
+import { defaultConfig } from "../../src/config/schema.ts";
+import { defaultThresholds } from "../../src/daemon/wiring.ts";
 import { systemClock } from "../../src/host/clock.ts";
 import { createMemoryLogger } from "../../src/log/logger.ts";
 import { builtinPolicy } from "../../src/policies/catalogue.ts";
@@ -45,7 +47,11 @@ describeVm("a cancelled verification", () => {
       sandbox,
       clock: systemClock,
       logger: createMemoryLogger(),
-      options: { maxTimeoutMs: 10_000, sandboxSeconds: 30 },
+      options: {
+        maxTimeoutMs: 10_000,
+        sandboxSeconds: 30,
+        againstDefault: defaultThresholds(defaultConfig()),
+      },
     });
     const fifo = requestFor(compiler, builtinPolicy("fifo"));
     const broken = requestFor(compiler, uncompilablePolicy());

@@ -2,10 +2,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
+import { defaultConfig } from "../../src/config/schema.ts";
+import { defaultThresholds } from "../../src/daemon/wiring.ts";
 import type { Placed } from "../../src/deploy/types.ts";
 import { systemClock } from "../../src/host/clock.ts";
 import { createMemoryLogger } from "../../src/log/logger.ts";
-import { builtinPolicy } from "../../src/policies/catalogue.ts";
+import { builtinCatalogue, builtinPolicy } from "../../src/policies/catalogue.ts";
 import { PolicyCompiler } from "../../src/policies/compile.ts";
 import { defaultCacheDir, ensureSandboxKernel } from "../../src/sandbox/kernel-image.ts";
 import type { Sandbox } from "../../src/sandbox/types.ts";
@@ -13,9 +15,17 @@ import { openDb } from "../../src/store/db.ts";
 import { SqliteVerdictStore, VERDICT_MIGRATIONS } from "../../src/store/verdicts.ts";
 import { requestFor } from "../../src/verify/build.ts";
 import { Verifier } from "../../src/verify/verifier.ts";
+import { fixturePolicy, GUEST_ROOT_CGROUP_ID } from "../helpers/policies.ts";
 import { consoleTail, describeVm, runInVm, vmSandbox } from "../helpers/vm.ts";
 import { guestRun, scenarioResults } from "./guest/harness.ts";
-import { misnamedPolicy, stallingPolicy, uncompilablePolicy, unverifiablePolicy } from "./guest/policies.ts";
+import {
+  misnamedPolicy,
+  partialStarvePolicy,
+  slowWakePolicy,
+  stallingPolicy,
+  uncompilablePolicy,
+  unverifiablePolicy,
+} from "./guest/policies.ts";
 
 // The Execution Verifier end to end: real clang and bpftool for the static stage, the sched_ext
 // kernel's verifier and a loaded sandbox run in one VM boot for the rest.
@@ -23,10 +33,17 @@ import { misnamedPolicy, stallingPolicy, uncompilablePolicy, unverifiablePolicy 
 const work = mkdtempSync(join(tmpdir(), "schedctl-verify-vm-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+// Thresholds as the configuration's defaults set them.
+const thresholds = defaultThresholds(defaultConfig());
+
 describeVm("the Execution Verifier", () => {
   it("stops each bad candidate at its stage with the log, passes a good one, never recomputes a verdict, and deploy refuses every failed one", async () => {
     const kernel = await ensureSandboxKernel({ cacheDir: defaultCacheDir() });
-    const compiler = new PolicyCompiler({ cacheDir: work, vmlinuxH: kernel.vmlinuxH });
+    const compiler = new PolicyCompiler({
+      cacheDir: work,
+      vmlinuxH: kernel.vmlinuxH,
+      resolveCgroupId: () => GUEST_ROOT_CGROUP_ID,
+    });
     const db = openDb(join(work, "state.db"), VERDICT_MIGRATIONS);
     const store = new SqliteVerdictStore(db);
     let boots = 0;
@@ -42,7 +59,7 @@ describeVm("the Execution Verifier", () => {
       sandbox,
       clock: systemClock,
       logger: createMemoryLogger(),
-      options: { maxTimeoutMs: 10_000, sandboxSeconds: 5 },
+      options: { maxTimeoutMs: 10_000, sandboxSeconds: 5, againstDefault: thresholds },
     });
     const policies = [
       builtinPolicy("fifo"),
@@ -50,9 +67,24 @@ describeVm("the Execution Verifier", () => {
       misnamedPolicy(),
       unverifiablePolicy(),
       stallingPolicy(0),
+      partialStarvePolicy(),
+      slowWakePolicy(),
+      // A global FIFO: what it is for is throughput.
+      fixturePolicy("plain-libbpf.bpf.c", ["throughput"]),
+      ...builtinCatalogue().filter((p) => p.manifest.name !== "fifo"),
     ];
-    const requests = policies.map((p) => requestFor(compiler, p));
-    const [fifo, broken, misnamed, unverifiable, stalling] = await verifier.verify(requests);
+    const requests = policies.map((p) =>
+      requestFor(compiler, p, p.manifest.name === "cgroup-boost" ? { cgroups: ["/"] } : {}),
+    );
+    const verdicts = await verifier.verify(requests);
+    const [fifo, broken, misnamed, unverifiable, stalling, park, slowWake, plain, ...builtins] = verdicts;
+    const table = verdicts
+      .filter((v) => v.stage === "dynamic")
+      .map(
+        (v) =>
+          `${v.policy.name}: ${v.passed ? `pass for ${v.admits?.join(",")}` : "FAIL"} ${JSON.stringify(v.againstDefault)}`,
+      );
+    console.log(`against the default (same boot):\n${table.join("\n")}`);
 
     expect(boots, "kernel and dynamic stages share one boot").toBe(1);
     expect(broken).toMatchObject({
@@ -79,10 +111,41 @@ describeVm("the Execution Verifier", () => {
     expect(figures.opsPerSec).toBeGreaterThan(0);
     expect(figures.requestsPerSec).toBeGreaterThan(0);
     expect(figures.latencyP99Us).toBeGreaterThanOrEqual(figures.latencyP50Us);
+    expect(figures.cyclictestP99Us).toBeGreaterThanOrEqual(figures.cyclictestP50Us);
+    expect(fifo!.baseline).toMatchObject({ workers: 5, stillEnabled: false });
+    expect(fifo!.againstDefault!.minShareRatio).toBeGreaterThanOrEqual(thresholds.minWorkerShare);
+
+    // Valid policies worse than the default fail with the figures of both runs.
+    expect(park, park!.log).toMatchObject({ stage: "dynamic", passed: false });
+    expect(park!.log).toMatch(
+      /refused for every workload it claims: not for mixed phases: a CPU-bound worker got 0\.\d+ of its share of the work under the default/,
+    );
+    expect(park!.againstDefault!.minShareRatio).toBeLessThan(thresholds.minWorkerShare);
+    expect(park!.log).toMatch(/kernel default, same boot: /);
+    expect(slowWake, slowWake!.log).toMatchObject({ stage: "dynamic", passed: false });
+    expect(slowWake!.log).toMatch(
+      /refused for every workload it claims: not for mixed phases: p99 wake-up latency .* the default's/,
+    );
+    expect(slowWake!.againstDefault!.minShareRatio).toBeGreaterThanOrEqual(thresholds.minWorkerShare);
+    // The plain libbpf style passes, and so do the built-ins, each for the claims its figures bear
+    // out; two do not hold up against the default on this load (measured 12-07, kernel 7.3.4,
+    // multi-threaded TCG): batch-order lets two CPU hogs keep the front of its queue until the
+    // kernel ejects it (runnable task stall), and cgroup-boost with every task boosted is one
+    // FIFO, refused for the latency and mixed claims it makes. Their verdicts are reached with
+    // the figures; they are for the policies' own work to fix.
+    const notHoldingUp = ["batch-order", "cgroup-boost"];
+    for (const v of builtins.filter((v) => notHoldingUp.includes(v!.policy.name)))
+      expect(v, v!.log).toMatchObject({ stage: "dynamic", againstDefault: expect.any(Object) });
+    for (const v of [plain, ...builtins.filter((v) => !notHoldingUp.includes(v!.policy.name))]) {
+      expect(v, v!.log).toMatchObject({ stage: "dynamic", passed: true });
+      expect(v!.admits!.length, v!.log).toBeGreaterThan(0);
+    }
+    expect(plain!.admits).toEqual(["throughput"]);
+    expect(fifo!.timings).toMatchObject({ compileMs: expect.any(Number), sandboxMs: expect.any(Number) });
 
     const again = await verifier.verify(requests);
     expect(boots, "cached verdicts are never recomputed").toBe(1);
-    expect(again).toEqual([fifo, broken, misnamed, unverifiable, stalling]);
+    expect(again).toEqual(verdicts);
 
     // Deploy's side: none of the refused candidates (nor one never verified) reaches the kernel.
     const objects: Record<string, Placed> = {};

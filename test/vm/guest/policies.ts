@@ -1,8 +1,9 @@
 import type { PolicySource } from "../../../src/policies/catalogue.ts";
 
 // Generated policies the VM tests need and the catalogue must not ship: one that stops
-// dispatching some time after it starts (the kernel's watchdog ejects it), and one the kernel's
-// verifier refuses (a hash-map value dereferenced without a NULL check).
+// dispatching some time after it starts (the kernel's watchdog ejects it), one the kernel's
+// verifier refuses (a hash-map value dereferenced without a NULL check), and two valid ones
+// that are worse than the default: one starves some workers partly, one makes wake-ups wait.
 
 function generated(name: string, summary: string, source: string): PolicySource {
   return {
@@ -111,4 +112,90 @@ export function uncompilablePolicy(): PolicySource {
     manifest: { ...fifo.manifest, name: "broken" },
     source: fifo.source.replace("return;", "return"),
   };
+}
+
+/** Every other cpuhog thread parked in a queue drained once in 64 dispatches: starved, not stalled. */
+export function partialStarvePolicy(): PolicySource {
+  return generated(
+    "park",
+    "Parks every other CPU-bound worker and drains them rarely.",
+    `#include "schedctl.h"
+char _license[] SEC("license") = "GPL";
+#define SHARED_DSQ 0
+#define PARKED_DSQ 1
+u64 dispatches;
+
+static __always_inline bool parked(struct task_struct *p)
+{
+	return p->comm[0] == 'c' && p->comm[1] == 'p' && p->comm[2] == 'u' && p->comm[3] == 'h' &&
+	       p->comm[4] == 'o' && p->comm[5] == 'g' && (p->pid & 1);
+}
+
+void SCX_OP(park_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	sc_insert(p, parked(p) ? PARKED_DSQ : SHARED_DSQ, 5000000, enq_flags);
+}
+
+void SCX_OP(park_dispatch, s32 cpu, struct task_struct *prev)
+{
+	if ((dispatches++ & 63) == 0 && sc_move_to_local(PARKED_DSQ))
+		return;
+	sc_move_to_local(SHARED_DSQ);
+}
+
+s32 SCX_OP_SLEEPABLE(park_init)
+{
+	s32 err = scx_bpf_create_dsq(SHARED_DSQ, -1);
+
+	return err ? err : scx_bpf_create_dsq(PARKED_DSQ, -1);
+}
+
+SCX_OPS_DEFINE(park_ops,
+	       .enqueue = (void *)park_enqueue,
+	       .dispatch = (void *)park_dispatch,
+	       .init = (void *)park_init,
+	       .timeout_ms = 5000,
+	       .name = "schedctl_park");
+`,
+  );
+}
+
+/** One global FIFO of 50 ms slices without the idle-CPU shortcut: a wake-up waits behind every hog. */
+export function slowWakePolicy(): PolicySource {
+  return generated(
+    "slow-wake",
+    "Every wake-up joins the tail of one queue of long slices.",
+    `#include "schedctl.h"
+char _license[] SEC("license") = "GPL";
+#define SHARED_DSQ 0
+
+s32 SCX_OP(slow_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	return prev_cpu;
+}
+
+void SCX_OP(slow_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	sc_insert(p, SHARED_DSQ, 50000000, enq_flags);
+}
+
+void SCX_OP(slow_dispatch, s32 cpu, struct task_struct *prev)
+{
+	sc_move_to_local(SHARED_DSQ);
+}
+
+s32 SCX_OP_SLEEPABLE(slow_init)
+{
+	return scx_bpf_create_dsq(SHARED_DSQ, -1);
+}
+
+SCX_OPS_DEFINE(slow_ops,
+	       .select_cpu = (void *)slow_select_cpu,
+	       .enqueue = (void *)slow_enqueue,
+	       .dispatch = (void *)slow_dispatch,
+	       .init = (void *)slow_init,
+	       .timeout_ms = 5000,
+	       .name = "schedctl_slow_wake");
+`,
+  );
 }
