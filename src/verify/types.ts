@@ -69,7 +69,7 @@ export const Verdict = z.object({
   admits: z.array(PolicyWorkload).optional(),
   /** The kernel whose vmlinux.h the object was compiled against, when not the host's own. */
   compiledAgainst: z.string().optional(),
-  /** Each stage's time in ms; sandboxMs is the whole VM run, shared by the candidates it checked. */
+  /** Each stage's time in ms; sandboxMs is the VM runs' own time, shared by the candidates they checked. */
   timings: z
     .object({
       compileMs: z.number(),

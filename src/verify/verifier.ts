@@ -120,12 +120,11 @@ export class Verifier {
       }
       toSandbox.push({ built, opsName: stat.opsName, kernelDone });
     }
-    const start = clock.monotonic();
-    const { verdicts: sandboxed, kernelMs } = await this.#sandboxStages(toSandbox, signal);
+    const { verdicts: sandboxed, kernelMs, vmMs } = await this.#sandboxStages(toSandbox, signal);
     for (const { built } of toSandbox) {
       const timings = extras.get(built.ref.hash)?.timings;
       if (!timings) continue;
-      timings.sandboxMs = since(start);
+      timings.sandboxMs = vmMs;
       const inGuest = kernelMs.get(built.ref.hash);
       if (inGuest !== undefined) timings.kernelMs = inGuest;
     }
@@ -136,9 +135,11 @@ export class Verifier {
   async #sandboxStages(
     items: { built: BuiltCandidate & { kind: "object" | "process" }; opsName: string; kernelDone: boolean }[],
     signal: AbortSignal | undefined,
-  ): Promise<{ verdicts: Verdict[]; kernelMs: Map<string, number> }> {
+  ): Promise<{ verdicts: Verdict[]; kernelMs: Map<string, number>; vmMs: number }> {
     const kernelMs = new Map<string, number>();
-    if (items.length === 0) return { verdicts: [], kernelMs };
+    // The guests' own run time: a wait for another run's VM to finish is not verification's cost.
+    let vmMs = 0;
+    if (items.length === 0) return { verdicts: [], kernelMs, vmMs };
     if (this.#deps.options.dynamic === "probation-only") {
       const verdicts = items.map(({ built, opsName, kernelDone }) =>
         kernelDone
@@ -151,7 +152,7 @@ export class Verifier {
               opsName,
             ),
       );
-      return { verdicts, kernelMs };
+      return { verdicts, kernelMs, vmMs };
     }
     const sandbox = this.#deps.sandbox;
     if (!sandbox) {
@@ -164,7 +165,7 @@ export class Verifier {
           opsName,
         ),
       );
-      return { verdicts, kernelMs };
+      return { verdicts, kernelMs, vmMs };
     }
     const verdicts: Verdict[] = [];
     let pending = items;
@@ -186,6 +187,7 @@ export class Verifier {
         timeoutMs: 90_000 + (pending.length + 2) * (seconds * 1000 + 45_000),
         ...(signal ? { signal } : {}),
       });
+      vmMs += result.durationMs;
       const outcomes = parseVerifyConsole(result.console, guestItems, this.#deps.options.againstDefault);
       const unchecked: typeof pending = [];
       for (const [i, item] of pending.entries()) {
@@ -221,7 +223,7 @@ export class Verifier {
       }
       break;
     }
-    return { verdicts, kernelMs };
+    return { verdicts, kernelMs, vmMs };
   }
 
   #fromOutcome(ref: PolicyRef, opsName: string, outcome: GuestOutcome | undefined): Verdict | undefined {
