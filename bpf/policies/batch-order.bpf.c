@@ -12,10 +12,11 @@
  * between short bursts (make, a job runner) stays at the front, so the next job starts at once.
  * Longest-first does the opposite, to start a long job early when the makespan matters more.
  *
- * A task's queue key is when it first queued, moved later (shortest-first) or earlier (longest-
- * first) by 16 times the CPU time it has used since it last slept, at most `horizon_ms`: no task
- * waits behind newer ones for more than about horizon_ms. It gives up fairness and wake-up
- * latency: nothing is preempted.
+ * A task's queue key is when it queued, moved later (shortest-first) or earlier (longest-first)
+ * by 16 times the CPU time it has used since it last slept, at most `horizon_ms`: no task waits
+ * behind newer ones for more than about horizon_ms, and tasks that never sleep take turns (each
+ * queues again behind the others when its slice ends). It gives up fairness and wake-up latency:
+ * nothing is preempted.
  */
 #include "schedctl.h"
 
@@ -31,7 +32,6 @@ const volatile u32 order = TUNABLE(order);
 const volatile u64 horizon_ns = TUNABLE(horizon_ms) * 1000000ULL;
 
 struct task_ctx {
-	u64 first_queued_ns;
 	u64 burst_ns; /* CPU time used since the task last slept */
 	u64 started_ns;
 };
@@ -68,11 +68,10 @@ void SCX_OP(batch_enqueue, struct task_struct *p, u64 enq_flags)
 		sc_insert_vtime(p, SHARED_DSQ, slice_ns, now, enq_flags);
 		return;
 	}
-	if (!tctx->first_queued_ns)
-		tctx->first_queued_ns = now;
+	/* From now, not from when it first queued: a key fixed at a task's birth let the oldest
+	 * tasks that never sleep keep the front of the queue until the watchdog ejected us. */
 	shift = sc_min(tctx->burst_ns * BURST_WEIGHT, horizon_ns);
-	key = order == ORDER_LONGEST ? tctx->first_queued_ns + horizon_ns - shift
-				     : tctx->first_queued_ns + shift;
+	key = order == ORDER_LONGEST ? now + horizon_ns - shift : now + shift;
 	sc_insert_vtime(p, SHARED_DSQ, slice_ns, key, enq_flags);
 }
 
