@@ -2,7 +2,7 @@
 // built-in configuration and scores the phase changes it reports against the labels, under two
 // hit rules: the lenient one (a change from one window before a boundary's first window to five
 // after) and the strict one (a change at most 3 s after the boundary itself).
-//   npm run bench:detect [-- --verbose]
+//   npm run bench:detect [-- --verbose] [-- --corpus DIR]
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultConfig } from "../src/config/schema.ts";
@@ -11,7 +11,9 @@ import { type HitRule, type Scoring, scoreDetections, TraceLabels } from "../src
 import { ObservePipeline } from "../src/observe/pipeline.ts";
 import { readTrace } from "../src/observe/trace.ts";
 
-const corpus = join(import.meta.dirname, "../test/fixtures/traces");
+const corpusArg = process.argv.indexOf("--corpus");
+const corpus =
+  corpusArg > 0 ? process.argv[corpusArg + 1]! : join(import.meta.dirname, "../test/fixtures/traces");
 const verbose = process.argv.includes("--verbose");
 const options = pipelineOptions(defaultConfig());
 const LENIENT: HitRule = { kind: "windows", after: 5 };
