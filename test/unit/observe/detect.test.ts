@@ -170,7 +170,7 @@ describe("PhaseDetector with the built-in options", () => {
     expect(detections[0]!.at - 60).toBe(builtIn.confirm);
   });
 
-  it("finds an end two samples after an onset, once the dwell is over", () => {
+  it("finds a change three samples after a change, once the dwell is over", () => {
     const stream = [
       ...Array.from({ length: 40 }, idle),
       ...Array.from({ length: 3 }, cpuBatch),
@@ -179,5 +179,7 @@ describe("PhaseDetector with the built-in options", () => {
     const detections = run(stream, builtIn);
     expect(detections.map((d) => d.start)).toEqual([40, 43]);
     expect(detections[1]!.after.forks_per_sec).toBeGreaterThan(100);
+    // Held through the dwell (3 samples from the first detection), it is still on time.
+    expect(detections[1]!.at - 43).toBeLessThanOrEqual(2);
   });
 });
