@@ -10,7 +10,7 @@ import { ManualClock } from "../../../src/host/clock.ts";
 import { createHost } from "../../../src/host/host.ts";
 import { createMemoryLogger, type MemoryLogger } from "../../../src/log/logger.ts";
 import { ObservePipeline } from "../../../src/observe/pipeline.ts";
-import { HostSampler } from "../../../src/observe/sampler.ts";
+import { HostSampler, type SampleSource } from "../../../src/observe/sampler.ts";
 import { TraceSource } from "../../../src/observe/trace.ts";
 import type { PhaseChange } from "../../../src/observe/types.ts";
 import { openDb } from "../../../src/store/db.ts";
@@ -48,6 +48,23 @@ function loopOver(handlers: LoopHandler[] = [], ringSize = 50) {
     handlers,
   });
   return { loop, store, log, db };
+}
+
+/** A loop over a source (made with the loop's clock), ticked twice one interval apart. */
+async function twoTicks(source: (clock: ManualClock) => SampleSource, log: MemoryLogger) {
+  const clock = new ManualClock(0);
+  const loop = new DaemonLoop({
+    clock,
+    source: source(clock),
+    pipeline: new ObservePipeline(pipelineOptions(config)),
+    store: undefined,
+    log,
+    intervalMs: 1000,
+  });
+  await loop.tick();
+  clock.advance(1000);
+  await loop.tick();
+  return loop;
 }
 
 afterEach(() => vi.restoreAllMocks());
@@ -130,18 +147,10 @@ describe("DaemonLoop", () => {
       V1_ONLY_MOUNTINFO,
     );
     const log = createMemoryLogger();
-    const clock = new ManualClock(0);
-    const loop = new DaemonLoop({
-      clock,
-      source: new HostSampler(createHost(root), samplerOptions(config), clock, log),
-      pipeline: new ObservePipeline(pipelineOptions(config)),
-      store: undefined,
+    const loop = await twoTicks(
+      (clock) => new HostSampler(createHost(root), samplerOptions(config), clock, log),
       log,
-      intervalMs: 1000,
-    });
-    await loop.tick();
-    clock.advance(1000);
-    await loop.tick();
+    );
     expect(loop.state.lacks.sort()).toEqual(["cgroup2", "psi", "schedstat"]);
     const warnings = log.records.filter((r) => r.level === "warn").map((r) => r.message);
     expect(warnings).toEqual(
@@ -157,22 +166,8 @@ describe("DaemonLoop", () => {
   });
 
   it("says whether schedstat is absent or present but unreadable, live (with the error code) and in replay", async () => {
-    const schedstatWarnings = async (
-      source: ConstructorParameters<typeof DaemonLoop>[0]["source"],
-      log: MemoryLogger,
-    ) => {
-      const clock = new ManualClock(0);
-      const loop = new DaemonLoop({
-        clock,
-        source,
-        pipeline: new ObservePipeline(pipelineOptions(config)),
-        store: undefined,
-        log,
-        intervalMs: 1000,
-      });
-      await loop.tick();
-      clock.advance(1000);
-      await loop.tick();
+    const schedstatWarnings = async (source: (clock: ManualClock) => SampleSource, log: MemoryLogger) => {
+      await twoTicks(source, log);
       return log.records
         .filter((r) => r.level === "warn" && r.message.startsWith("lacking schedstat"))
         .map((r) => r.message);
@@ -181,7 +176,8 @@ describe("DaemonLoop", () => {
     writeSystem(root, { busy: [1, 1], idle: [9, 9], ctxt: 5, forks: 5, running: 1, blocked: 0 });
     mkdirSync(join(root, "proc/schedstat")); // present, but reading it fails (EISDIR)
     const liveLog = createMemoryLogger();
-    const live = new HostSampler(createHost(root), samplerOptions(config), new ManualClock(0), liveLog);
+    const live = (clock: ManualClock) =>
+      new HostSampler(createHost(root), samplerOptions(config), clock, liveLog);
     expect(await schedstatWarnings(live, liveLog)).toEqual([
       expect.stringMatching(/^lacking schedstat: \/proc\/schedstat is present but cannot read \(EISDIR\)/),
     ]);
@@ -192,12 +188,12 @@ describe("DaemonLoop", () => {
       schedstat: { source: "tasks" as const, runDelayNs: 0, runNs: 0, timeslices: 0 },
     }));
     const unreadable = recorded.map(({ schedstat: _, ...s }) => ({ ...s, lacks: ["schedstat"] }));
-    expect(await schedstatWarnings(new TraceSource(absent), createMemoryLogger())).toEqual([
+    expect(await schedstatWarnings(() => new TraceSource(absent), createMemoryLogger())).toEqual([
       expect.stringMatching(
         /^lacking schedstat: \/proc\/schedstat was absent on the recorded host \(kernel without CONFIG_SCHEDSTATS/,
       ),
     ]);
-    expect(await schedstatWarnings(new TraceSource(unreadable), createMemoryLogger())).toEqual([
+    expect(await schedstatWarnings(() => new TraceSource(unreadable), createMemoryLogger())).toEqual([
       expect.stringMatching(
         /^lacking schedstat: \/proc\/schedstat was present on the recorded host but could not be read/,
       ),
