@@ -40,9 +40,9 @@ export const DetectSection = z
     threshold: z.number().positive().default(4),
     /** Magnitude of change tolerated before drift accumulates (in units of feature spread). */
     tolerance: z.number().min(0).default(1),
-    /** A new phase must hold this many samples before another change can be reported. */
-    min_dwell_samples: z.number().int().min(1).max(3600).default(5),
-    /** Consecutive samples a shift must last to count: 1 reports single-sample spikes too. */
+    /** Samples after a change before the next one is reported (one seen sooner is held, not lost). */
+    min_dwell_samples: z.number().int().min(1).max(3600).default(3),
+    /** A moderate shift must last this many samples plus one, a strong one min(this, 2) (docs/detect.md). */
     confirm_samples: z.number().int().min(1).max(60).default(3),
   })
   .strict()

@@ -212,7 +212,8 @@ export class DaemonLoop {
     for (const l of now) {
       if (before.has(l)) continue;
       const reason =
-        this.#options.source.lacks.find((known) => known.signal === l)?.reason ?? "it could not be read";
+        this.#options.source.lacks.find((known) => known.signal === l)?.reason ??
+        "the sample source did not say why";
       this.#options.log.warn({ signal: l, reason }, `lacking ${l}: ${reason}; going on without it`);
     }
     for (const l of before)

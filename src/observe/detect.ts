@@ -12,9 +12,12 @@ export interface DetectorOptions {
   threshold: number;
   /** Deviation tolerated before drift accumulates, in spreads. */
   tolerance: number;
-  /** Samples a new phase holds (while its level and spread are learned) before the next change. */
+  /** Samples after a change before the next one is reported (a change seen sooner is held, not lost). */
   minDwell: number;
-  /** Consecutive samples beyond the tolerance an alarm needs: a single-sample spike is not a phase. */
+  /**
+   * Consecutive samples beyond the tolerance a moderate shift needs, plus one (the new level must
+   * hold past a blip of this length); a strong shift needs min(confirm, 2).
+   */
   confirm: number;
 }
 
@@ -49,6 +52,14 @@ const FOLLOW = 0.02;
 const INLIER = 2;
 /** Smallest shift (in spreads) of a feature's recent median that counts as a phase change. */
 const MIN_SHIFT = 2.5;
+/**
+ * Drift (root sum of squares, in spreads, of each feature's smallest shift over the last two
+ * samples) at which two samples are enough: a load starting or stopping outright moves several
+ * features by many spreads, a blip within a phase moves fewer, less.
+ */
+const STRONG_DRIFT = 8;
+/** Drift a moderate shift must hold over its `confirm + 1` samples: one feature barely past MIN_SHIFT is noise. */
+const MODERATE_DRIFT = 4.5;
 
 export interface Detection {
   /** Index (count of features pushed, from 0) of the first window of the new phase. */
@@ -90,6 +101,8 @@ export class PhaseDetector {
   #detectedAt = 0;
   #mean: number[] | undefined;
   #spread: number[] = new Array(N).fill(0);
+  /** The level and scale of the phase before the current one: a young phase swinging back toward it is one load alternating. */
+  #previous: { mean: number[]; scale: number[] } | undefined;
   #cusum: Cusum[] = [];
   #sum = new Array<number>(N).fill(0);
   #count = 0;
@@ -101,11 +114,6 @@ export class PhaseDetector {
   /** Raw mean features of the current phase so far. */
   get phaseMean(): Features {
     return toFeatures(this.#sum.map((s) => s / Math.max(1, this.#count)));
-  }
-
-  /** Whether the current phase's level is learned (its dwell is over). */
-  get settled(): boolean {
-    return this.#mean !== undefined;
   }
 
   push(features: Features): Detection | undefined {
@@ -120,11 +128,34 @@ export class PhaseDetector {
     }
     const alarms = this.#gate(this.#step(point.y));
     if (alarms.length === 0) {
-      if (this.#index - this.#start < LEARN) this.#learn();
-      else this.#follow(point.y);
+      if (this.#index - this.#start >= LEARN) this.#follow(point.y);
+      else if (!this.#pending(point.y)) this.#learn();
       return undefined;
     }
+    // Within the dwell the alarm is held (its sums and run go on) and reported once the dwell is over.
+    if (this.#index - this.#detectedAt < this.#options.minDwell) return undefined;
     return this.#change(alarms);
+  }
+
+  /**
+   * Whether a young phase's sample may be the start of the next phase, so must not be learned (it
+   * would widen the spread until the next change hid in it): it is far off the level on some
+   * feature, and not a swing back toward the previous phase (every feature between the two
+   * levels, give or take MIN_SHIFT spreads), which is how a load that alternates looks. Learned
+   * after all if its run ends unconfirmed, because learning reads every sample since the phase
+   * began.
+   */
+  #pending(y: number[]): boolean {
+    const mean = this.#mean!;
+    const far = y.some((v, j) => Math.abs(v - mean[j]!) >= MIN_SHIFT * this.#scale(j));
+    if (!far) return false;
+    const p = this.#previous;
+    if (!p) return true;
+    return y.some((v, j) => {
+      const low = Math.min(mean[j]! - MIN_SHIFT * this.#scale(j), p.mean[j]! - MIN_SHIFT * p.scale[j]!);
+      const high = Math.max(mean[j]! + MIN_SHIFT * this.#scale(j), p.mean[j]! + MIN_SHIFT * p.scale[j]!);
+      return v < low || v > high;
+    });
   }
 
   /**
@@ -155,8 +186,9 @@ export class PhaseDetector {
   /** Advances every feature's CUSUM; returns the features that alarmed. */
   #step(y: number[]): number[] {
     const { threshold, tolerance, confirm } = this.#options;
-    const cap = threshold / confirm;
-    const alarms: number[] = [];
+    const fast = Math.min(confirm, 2);
+    const moderate = confirm + 1;
+    const cap = threshold / fast;
     for (let j = 0; j < N; j++) {
       const c = this.#cusum[j]!;
       const z = (y[j]! - this.#mean![j]!) / this.#scale(j);
@@ -164,26 +196,51 @@ export class PhaseDetector {
         if (c.upRun === 0) c.upBase = c.up;
         c.upRun++;
       } else {
-        // A run shorter than the confirmation was a spike: undo what it added.
-        if (c.upRun > 0 && c.upRun < confirm) c.up = c.upBase;
+        // A run too short to confirm a moderate shift was a blip: undo what it added.
+        if (c.upRun > 0 && c.upRun < moderate) c.up = c.upBase;
         c.upRun = 0;
       }
       if (-z > tolerance) {
         if (c.downRun === 0) c.downBase = c.down;
         c.downRun++;
       } else {
-        if (c.downRun > 0 && c.downRun < confirm) c.down = c.downBase;
+        if (c.downRun > 0 && c.downRun < moderate) c.down = c.downBase;
         c.downRun = 0;
       }
-      // One sample adds at most its share of the threshold: a change must last `confirm` samples.
+      // One sample adds at most its share of the threshold: a change must last `fast` samples.
       c.up = Math.max(0, c.up + Math.min(z - tolerance, cap));
       c.down = Math.max(0, c.down + Math.min(-z - tolerance, cap));
       if (c.up === 0) c.upStart = this.#index + 1;
       if (c.down === 0) c.downStart = this.#index + 1;
-      if ((c.up >= threshold && c.upRun >= confirm) || (c.down >= threshold && c.downRun >= confirm))
+    }
+    const needed =
+      this.#heldDrift(fast) >= STRONG_DRIFT
+        ? fast
+        : this.#heldDrift(moderate) >= MODERATE_DRIFT
+          ? moderate
+          : Number.POSITIVE_INFINITY;
+    const alarms: number[] = [];
+    for (let j = 0; j < N; j++) {
+      const c = this.#cusum[j]!;
+      if ((c.up >= threshold && c.upRun >= needed) || (c.down >= threshold && c.downRun >= needed))
         alarms.push(j);
     }
     return alarms;
+  }
+
+  /**
+   * The evidence of the last `n` samples: per feature the shift all of them show (the smallest,
+   * in spreads, when they agree in direction), combined as a root sum of squares.
+   */
+  #heldDrift(n: number): number {
+    const last = this.#history.slice(-n);
+    let sum = 0;
+    for (let j = 0; j < N; j++) {
+      const z = last.map((p) => (p.y[j]! - this.#mean![j]!) / this.#scale(j));
+      const held = z.every((v) => v > 0) ? Math.min(...z) : z.every((v) => v < 0) ? -Math.max(...z) : 0;
+      if (held > this.#options.tolerance) sum += held * held;
+    }
+    return Math.sqrt(sum);
   }
 
   /**
@@ -222,7 +279,7 @@ export class PhaseDetector {
    * while the current phase is still within its dwell.
    */
   forceChange(start: number): Detection | undefined {
-    if (!this.#mean) return undefined;
+    if (!this.#mean || this.#index - this.#detectedAt < this.#options.minDwell) return undefined;
     return this.#change([FEATURE_NAMES.indexOf("top_cgroup_share")], start);
   }
 
@@ -254,10 +311,13 @@ export class PhaseDetector {
     // The new phase's mean leaves out its first window when it can: that one straddles the boundary.
     for (const p of fresh.length >= 2 ? fresh.slice(1) : fresh) this.#add(p, 1);
     const after = this.phaseMean;
+    this.#previous = { mean: [...this.#mean!], scale: this.#mean!.map((_, j) => this.#scale(j)) };
     this.#start = start;
     this.#detectedAt = this.#index;
+    // The new phase's reference is the samples that confirmed it; it grows from later samples
+    // that are not the start of yet another phase (see #pending).
     this.#mean = undefined;
-    if (this.#options.minDwell <= 1) this.#learn();
+    this.#learn();
     return { start, at: this.#index, drift: round(Math.sqrt(drift)), moved, before, after };
   }
 

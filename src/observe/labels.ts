@@ -25,39 +25,62 @@ export interface Scoring {
   steadyFalsePositives: number;
   /** Delay of each matched detection, in samples after the boundary's first window. */
   delays: number[];
+  /** The same, split: boundaries into a load, and ends (into `idle` or the trace's `end`). */
+  onsetDelays: number[];
+  endDelays: number[];
   /** Samples of steady stretches (outside boundary windows and ignored stretches). */
   steadySamples: number;
 }
 
 /**
+ * When a detection counts as a boundary's: `windows` (the lenient rule), from one window before
+ * the boundary's first window to `after` windows after it; `seconds`, at most `after` seconds
+ * after the boundary itself and not before it.
+ */
+export type HitRule = { kind: "windows"; after: number } | { kind: "seconds"; after: number };
+
+/** Labels that mean no load runs: a boundary into one of them is an end. */
+const END_LABELS = new Set(["idle", "end"]);
+
+/**
  * Scores detections against labelled boundaries. A boundary's first window is the first sample
- * at or after the phase start; a detection from one window before it to `window` windows after
- * matches it (earliest first). `at` holds the sample times, `detections` sample indexes.
+ * at or after the phase start; a detection the rule accepts matches it (earliest first). Steady
+ * stretches (for the false-change rate) are the samples more than one window before or five after
+ * any boundary, whatever the rule. `at` holds the sample times, `detections` sample indexes.
  */
 export function scoreDetections(
   at: readonly number[],
   labels: TraceLabels,
   detections: readonly number[],
-  window = 5,
+  rule: HitRule = { kind: "windows", after: 5 },
 ): Scoring {
+  const window = 5;
   // A boundary too close to the end of the trace to have been detectable is not judged.
   const boundaries = labels.phases
     .slice(1)
-    .map((p) => firstAtOrAfter(at, p.start))
-    .filter((b) => b + window < at.length);
+    .map((p) => ({ b: firstAtOrAfter(at, p.start), start: p.start, end: END_LABELS.has(p.label) }))
+    .filter(({ b }) => b + window < at.length);
+  const accepts = (d: number, b: number, start: number) =>
+    rule.kind === "windows"
+      ? d >= b - 1 && d <= b + rule.after
+      : at[d]! >= start && at[d]! - start <= rule.after * 1000;
   const ignored = (i: number) => labels.ignore.some((r) => at[i]! >= r.start && at[i]! <= r.end);
-  const near = (i: number) => boundaries.some((b) => i >= b - 1 && i <= b + window);
+  const near = (i: number) => boundaries.some(({ b }) => i >= b - 1 && i <= b + window);
   const used = new Set<number>();
   const delays: number[] = [];
+  const onsetDelays: number[] = [];
+  const endDelays: number[] = [];
   let falseNegatives = 0;
-  for (const b of boundaries) {
-    const hit = detections.find((d) => !used.has(d) && d >= b - 1 && d <= b + window);
+  for (const { b, start, end } of boundaries) {
+    const hit = detections.find((d) => !used.has(d) && accepts(d, b, start));
     if (hit === undefined) {
       if (!ignored(b)) falseNegatives++;
       continue;
     }
     used.add(hit);
-    delays.push(Math.max(0, hit - b));
+    const delay = Math.max(0, hit - b);
+    delays.push(delay);
+    (end ? endDelays : onsetDelays).push(delay);
   }
   const unmatched = detections.filter((d) => !used.has(d) && !ignored(d));
   const falsePositives = unmatched.length;
@@ -70,6 +93,8 @@ export function scoreDetections(
     falsePositives,
     steadyFalsePositives,
     delays,
+    onsetDelays,
+    endDelays,
     steadySamples,
   };
 }

@@ -12,6 +12,10 @@ export interface Lack {
   reason: string;
 }
 
+/** Why /proc/schedstat is absent, and what stands in for it. */
+export const NO_SCHEDSTATS =
+  "kernel without CONFIG_SCHEDSTATS: run delay is approximated from per-process /proc/PID/schedstat";
+
 export type SystemReading = Pick<Sample, "stat" | "loadavg" | "psi"> & { schedstat?: SchedCounters[] };
 
 /** System-wide files: /proc/stat, /proc/loadavg, /proc/pressure/*, /proc/schedstat. */
@@ -20,7 +24,8 @@ export class SystemCollector {
   readonly #loadavg: KeptSource<LoadAvg>;
   readonly #psi: { resource: (typeof PSI_RESOURCES)[number]; source: KeptSource<PsiResource> }[];
   readonly #schedstat: KeptSource<SchedCounters[]> | undefined;
-  readonly lacks: Lack[] = [];
+  /** Signals the host does not offer at all (absent files), fixed at start. */
+  readonly #absent: Lack[] = [];
 
   constructor(host: Host, log: Logger) {
     this.#stat = new KeptSource(host, "/proc/stat", parseProcStat, log);
@@ -31,10 +36,10 @@ export class SystemCollector {
         const path = `/proc/pressure/${resource}`;
         if (host.exists(path))
           this.#psi.push({ resource, source: new KeptSource(host, path, parsePressure, log) });
-        else this.lacks.push({ signal: `psi.${resource}`, reason: `${path} is missing` });
+        else this.#absent.push({ signal: `psi.${resource}`, reason: `${path} is missing` });
       }
     } else {
-      this.lacks.push({
+      this.#absent.push({
         signal: "psi",
         reason: "/proc/pressure is missing: the kernel was built without CONFIG_PSI",
       });
@@ -42,10 +47,9 @@ export class SystemCollector {
     if (host.exists("/proc/schedstat")) {
       this.#schedstat = new KeptSource(host, "/proc/schedstat", parseSchedstat, log);
     } else {
-      this.lacks.push({
+      this.#absent.push({
         signal: "schedstat",
-        reason:
-          "/proc/schedstat is missing (kernel without CONFIG_SCHEDSTATS): run delay is approximated from per-process /proc/PID/schedstat",
+        reason: `/proc/schedstat is absent (${NO_SCHEDSTATS})`,
       });
     }
   }
@@ -79,14 +83,26 @@ export class SystemCollector {
     return out;
   }
 
-  /** Lacks that hold right now: the fixed ones plus files that failed on the last read. */
-  currentLacks(): string[] {
-    const out = this.lacks.map((l) => l.signal);
-    if (this.#stat.problem) out.push("stat");
-    if (this.#loadavg.problem) out.push("loadavg");
-    for (const { resource, source } of this.#psi) if (source.problem) out.push(`psi.${resource}`);
-    if (this.#schedstat?.problem) out.push("schedstat");
+  /**
+   * Lacks that hold right now, with reasons: the absent files, then the present ones whose last
+   * read failed (unreadable or unparsable, with the error code).
+   */
+  get lacks(): Lack[] {
+    const failed: [string, KeptSource<unknown> | undefined][] = [
+      ["stat", this.#stat],
+      ["loadavg", this.#loadavg],
+      ...this.#psi.map(({ resource, source }): [string, KeptSource<unknown>] => [`psi.${resource}`, source]),
+      ["schedstat", this.#schedstat],
+    ];
+    const out = [...this.#absent];
+    for (const [signal, source] of failed)
+      if (source?.problem)
+        out.push({ signal, reason: `${source.hostPath} is present but ${source.problem}` });
     return out;
+  }
+
+  currentLacks(): string[] {
+    return this.lacks.map((l) => l.signal);
   }
 
   close(): void {
@@ -98,6 +114,6 @@ export class SystemCollector {
   #disablePsi(): void {
     for (const { source } of this.#psi) source.close();
     this.#psi.length = 0;
-    this.lacks.push({ signal: "psi", reason: "PSI is disabled (the kernel was booted with psi=0)" });
+    this.#absent.push({ signal: "psi", reason: "PSI is disabled (the kernel was booted with psi=0)" });
   }
 }

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
-import type { Lack } from "./system.ts";
+import { type Lack, NO_SCHEDSTATS } from "./system.ts";
 import { Sample } from "./types.ts";
 
 // A trace is JSON Lines: one raw Sample per line, exactly as the collectors produced it. Replaying
@@ -82,7 +82,6 @@ export function readTrace(path: string): ParsedTrace {
 export class TraceSource {
   readonly #samples: Sample[];
   #next = 0;
-  readonly lacks: readonly Lack[] = [];
 
   constructor(samples: Sample[]) {
     this.#samples = samples;
@@ -90,6 +89,28 @@ export class TraceSource {
 
   next(): Sample | undefined {
     return this.#samples[this.#next++];
+  }
+
+  /**
+   * What the recorded host lacked, as far as the last sample replayed tells: run delay counted
+   * from per-process files means /proc/schedstat was absent there; none at all, that it was
+   * present but could not be read (a trace keeps no error code).
+   */
+  get lacks(): Lack[] {
+    const last = this.#samples[this.#next - 1];
+    if (!last?.lacks.includes("schedstat")) return [];
+    return [
+      last.schedstat?.source === "tasks"
+        ? {
+            signal: "schedstat",
+            reason: `/proc/schedstat was absent on the recorded host (${NO_SCHEDSTATS})`,
+          }
+        : {
+            signal: "schedstat",
+            reason:
+              "/proc/schedstat was present on the recorded host but could not be read (the trace keeps no error code)",
+          },
+    ];
   }
 
   close(): void {}

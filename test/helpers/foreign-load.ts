@@ -9,8 +9,25 @@ import type { Sample } from "../../src/observe/types.ts";
 // went to processes that are not the recorded loads.
 //   scripts/run node test/helpers/foreign-load.ts test/fixtures/traces/NAME.jsonl
 
-/** The loads record-live.sh runs (stress-ng workers, the compile, cyclictest and its shells). */
-const OURS = ["stress-ng", "cc1", "gcc", "as", "collect2", "ld", "make", "cyclictest", "bash", "sh"];
+/** The loads record-live.sh runs (stress-ng, the compiles, cyclictest, hackbench, perf bench, rt-app, sysbench, their shells). */
+const OURS = [
+  "stress-ng",
+  "cc1",
+  "gcc",
+  "as",
+  "collect2",
+  "ld",
+  "make",
+  "cyclictest",
+  "bash",
+  "sh",
+  "hackbench",
+  "perf",
+  "sched-messaging",
+  "rt-app",
+  "sysbench",
+  "timeout",
+];
 /** A change of this many CPUs' worth of other work marks a foreign transition. */
 const STEP_CPUS = 0.3;
 /** Samples left out on each side of a transition. */

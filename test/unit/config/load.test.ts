@@ -64,8 +64,8 @@ describe("loadConfig", () => {
 
   it("accepts a single file path and refuses a missing one", () => {
     const dir = tempDir();
-    writeTree(dir, { "only.toml": "[detect]\nmin_dwell_samples = 3\n" });
-    expect(loadConfig(`${dir}/only.toml`).config.detect.min_dwell_samples).toBe(3);
+    writeTree(dir, { "only.toml": "[detect]\nmin_dwell_samples = 7\n" });
+    expect(loadConfig(`${dir}/only.toml`).config.detect.min_dwell_samples).toBe(7);
     expect(() => loadConfig(`${dir}/missing.toml`)).toThrow(/missing\.toml: no such file/);
   });
 });

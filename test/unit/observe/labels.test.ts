@@ -23,6 +23,8 @@ describe("scoreDetections", () => {
       falsePositives: 2,
       steadyFalsePositives: 1,
       delays: [1, 2],
+      onsetDelays: [1],
+      endDelays: [2],
       steadySamples: 100 - 14 - 6,
     });
   });
@@ -32,5 +34,18 @@ describe("scoreDetections", () => {
     expect(score.truePositives).toBe(0);
     expect(score.falseNegatives).toBe(2);
     expect(score.steadyFalsePositives).toBe(2);
+  });
+
+  it("under the strict rule takes only detections at most 3 s after the boundary", () => {
+    // Boundaries at 30.5 s and 60.5 s; samples are at whole seconds (index i at i + 1 s).
+    const strict = { kind: "seconds", after: 3 } as const;
+    expect(scoreDetections(at, labels, [30, 62], strict).delays).toEqual([0, 2]);
+    const late = scoreDetections(at, labels, [33, 63], strict);
+    expect(late.truePositives).toBe(0);
+    expect(late.falseNegatives).toBe(2);
+    expect(late.falsePositives).toBe(2);
+    // Before the boundary is never a hit under it (the lenient rule takes one window before).
+    expect(scoreDetections(at, labels, [29], strict).truePositives).toBe(0);
+    expect(scoreDetections(at, labels, [29]).truePositives).toBe(1);
   });
 });
