@@ -49,6 +49,12 @@ export function renderStatus(status: Status, style: Style, now = Date.now()): st
       ? "not configured"
       : `${llm.provider}, ${llm.state}; ${llm.callsLeftHour} calls left this hour, ${llm.callsLeftDay} today, ${llm.tokensLeftDay} tokens; $${llm.spentUsdToday.toFixed(2)} spent today`,
   ]);
+  if (status.fleet && status.fleet.state !== "off")
+    rows.push([
+      "Fleet",
+      `${status.fleet.state === "connected" ? style.green(status.fleet.summary) : style.yellow(status.fleet.summary)}${status.fleet.lastSyncAt ? `; last sync ${clockTime(status.fleet.lastSyncAt, now)} (${duration(now - status.fleet.lastSyncAt)} ago)` : "; never synced"}`,
+    ]);
+  else if (status.fleet) rows.push(["Fleet", status.fleet.summary]);
   rows.push([
     "Daemon",
     `version ${status.version}, ${status.samples} samples, up ${duration(now - status.startedAt)}`,

@@ -140,6 +140,35 @@ export const DeploySection = z
   .strict()
   .prefault({});
 
+export const FleetSection = z
+  .object({
+    /**
+     * The shared PostgreSQL database, as libpq spells it (postgres://user@host:port/db, TLS by
+     * ?sslmode=require|verify-ca|verify-full and sslrootcert=...); none: this host learns alone.
+     * Never a password here (the configuration is world-readable): put it in password_file.
+     */
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/[^/]/, "must be a postgres://user@host[:port]/database URL")
+      .refine((url) => !/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(url), {
+        message: "holds a password; put it in [fleet] password_file (mode 0600, owned by root) instead",
+      })
+      .optional(),
+    /** Root-only file holding the database user's password. */
+    password_file: z.string().min(1).optional(),
+    /** This host's name in the fleet; default: the machine's hostname. */
+    host_id: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+      .optional(),
+    /** How often outcomes are sent and the fleet's are read (off the sampling loop). */
+    sync_interval_ms: positiveMs.min(100).max(3_600_000).default(30_000),
+    /** How long one connection attempt or query may take before the fleet counts as offline. */
+    timeout_ms: positiveMs.min(100).max(60_000).default(5000),
+  })
+  .strict()
+  .prefault({});
+
 export const Config = z
   .object({
     daemon: DaemonSection,
@@ -149,6 +178,7 @@ export const Config = z
     decide: DecideSection,
     verify: VerifySection,
     deploy: DeploySection,
+    fleet: FleetSection,
   })
   .strict();
 

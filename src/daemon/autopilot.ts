@@ -443,6 +443,8 @@ export class Autopilot implements LoopHandler {
       quarantined: this.#d.deployments.isQuarantined(probation.hash, decision.signature),
       decisionId: stored.id,
       ...(decision.workload && { workload: decision.workload }),
+      ...(!passed && row?.reason && { reason: row.reason.slice(0, 500) }),
+      ...(/^[0-9a-f]{64}$/.test(probation.hash) && { hash: probation.hash }),
     });
   }
 

@@ -140,6 +140,11 @@ export class StageControl {
       lines.push(
         `chosen by ${stored.decision.chooser} for phase ${stored.decision.class} (${stored.decision.signature}): ${stored.decision.rationale}`,
       );
+      const fleet = stored.decision.fleet;
+      if (fleet)
+        lines.push(
+          `fleet: weighed ${fleet.outcomes} outcome(s) from ${fleet.hosts} other host(s); this host compiled, verified and put it on probation itself`,
+        );
       for (const c of stored.decision.candidates)
         lines.push(
           `  candidate ${c.key}: expected log-ratio ${c.expectedLogRatio.toFixed(3)}, evidence ${c.evidence}, win share ${c.winShare.toFixed(2)}${c.excluded ? `, excluded: ${c.excluded}` : ""}`,

@@ -24,6 +24,7 @@ import type { PhaseChange } from "../observe/types.ts";
 import { builtinCatalogue } from "../policies/catalogue.ts";
 import type { Tunables } from "../policies/types.ts";
 import { StageControl } from "./control.ts";
+import { NO_FLEET } from "./fleet.ts";
 import type { LoopHandler, LoopState } from "./loop.ts";
 import type { Notifier } from "./notify.ts";
 import type { Stages } from "./wiring.ts";
@@ -169,6 +170,7 @@ export class DaemonManager implements ManagerBackend, LoopHandler {
       profile: state.profile ?? null,
       lastDecisions: this.#control?.lastDecisions(5) ?? [],
       llm: this.#budget(),
+      fleet: this.#options.stages?.fleet?.status() ?? NO_FLEET,
       startedAt: this.#startedAt,
       samples: state.ticks,
     };

@@ -150,11 +150,13 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       await stages.autopilot.setMode("observe").catch(() => undefined);
     }
   }
+  stages?.fleet?.start();
   manager.busReady();
   manager.startWatchdog(o.replay ? 0 : config.daemon.sample_interval_ms);
   try {
     await loop.run();
   } finally {
+    await stages?.fleet?.stop();
     await bus?.close();
     journal.close();
     notifier.close();

@@ -4,7 +4,7 @@ import type { Config } from "../config/schema.ts";
 import type { ManagerEvent, Mode } from "../dbus/backend.ts";
 import { createDecider, type Decider } from "../decide/index.ts";
 import { seededRandom } from "../decide/random.ts";
-import type { LlmCallRecord } from "../decide/types.ts";
+import type { LlmCallRecord, Outcome } from "../decide/types.ts";
 import type { DeployController } from "../deploy/controller.ts";
 import { findCgroup2Mount } from "../host/cgroup.ts";
 import type { Clock } from "../host/clock.ts";
@@ -26,6 +26,7 @@ import { requestFor } from "../verify/build.ts";
 import type { DefaultThresholds } from "../verify/types.ts";
 import { Verifier } from "../verify/verifier.ts";
 import { Autopilot, generatedSource } from "./autopilot.ts";
+import { type Fleet, openFleet } from "./fleet.ts";
 import { type DeploymentStage, deploymentStage } from "./safe-start.ts";
 
 // The real Decide, Verify and Deploy stages, built from the configuration for one daemon.
@@ -43,6 +44,8 @@ export interface Stages {
   catalogue: () => PolicySource[];
   /** Where policies created over the bus are kept (NAME.bpf.c + NAME.json). */
   generatedDir: string;
+  /** The shared fleet store, when [fleet] names one (started and stopped by the caller). */
+  fleet: Fleet | undefined;
 }
 
 export interface WiringOptions {
@@ -97,7 +100,16 @@ export function wireStages(o: WiringOptions): Stages {
       ? builtinCatalogue(generatedDir)
       : []),
   ];
-  const decisions = new JournalledDecideStore(db, o.journal);
+  let fleet: Fleet | undefined;
+  const decisions = new JournalledDecideStore(db, o.journal, () => fleet);
+  fleet = openFleet({
+    config: config.fleet,
+    host,
+    log,
+    localOutcomesSince: (at) => decisions.outcomesSince(at, FLEET_SEND_LIMIT),
+    manifestOf: (name) => catalogue().find((p) => p.manifest.name === name)?.manifest,
+    now: () => clock.now(),
+  });
   const decider = createDecider({
     config,
     store: decisions,
@@ -144,8 +156,12 @@ export function wireStages(o: WiringOptions): Stages {
     compiler,
     catalogue,
     generatedDir,
+    fleet,
   };
 }
+
+/** Outcomes sent to the fleet per sync: a host back after a long absence catches up in steps. */
+const FLEET_SEND_LIMIT = 1000;
 
 export function defaultThresholds(config: Config): DefaultThresholds {
   const t = config.verify.against_default;
@@ -201,13 +217,34 @@ function cgroupId(host: Host, path: string): bigint {
   return statSync(host.resolve(join(mount.path, path)), { bigint: true }).ino;
 }
 
-/** The decider's store, every call to the model also written to the journal (its audit trail). */
+/**
+ * The decider's store: every call to the model also written to the journal (its audit trail),
+ * and the fleet's outcomes read beside this host's own (advisory: they weigh on and prune the
+ * candidates, never bypass verification or probation, and are never written to SQLite).
+ */
 class JournalledDecideStore extends SqliteDecideStore {
   readonly #journal: Journal;
+  readonly #fleet: () => Fleet | undefined;
 
-  constructor(db: Db, journal: Journal) {
+  constructor(db: Db, journal: Journal, fleet: () => Fleet | undefined) {
     super(db);
     this.#journal = journal;
+    this.#fleet = fleet;
+  }
+
+  override addOutcome(outcome: Outcome): void {
+    super.addOutcome(outcome);
+    this.#fleet()?.outcomeRecorded();
+  }
+
+  override outcomesForSignature(signature: string): Outcome[] {
+    const fleet = this.#fleet()?.outcomes() ?? [];
+    return [...super.outcomesForSignature(signature), ...fleet.filter((o) => o.signature === signature)];
+  }
+
+  override outcomesForClass(workloadClass: Outcome["class"]): Outcome[] {
+    const fleet = this.#fleet()?.outcomes() ?? [];
+    return [...super.outcomesForClass(workloadClass), ...fleet.filter((o) => o.class === workloadClass)];
   }
 
   override addCall(call: LlmCallRecord): void {

@@ -55,6 +55,27 @@ export const PhaseInfo = z.object({
 });
 export type PhaseInfo = z.infer<typeof PhaseInfo>;
 
+/** The shared fleet store (PostgreSQL): advisory knowledge from other hosts. */
+export const FleetStatus = z.object({
+  /** off: no [fleet] url (or it was refused, see summary); offline: configured, not reachable. */
+  state: z.enum(["off", "connected", "offline"]),
+  /** One line for status displays. */
+  summary: z.string(),
+  database: z.string().optional(),
+  hostId: z.string().optional(),
+  /** Wall-clock ms of the last successful sync (0: never). */
+  lastSyncAt: z.number(),
+  /** What came from the fleet: other hosts' outcomes for this kernel and CPU class. */
+  outcomes: z.number().int(),
+  quarantines: z.number().int(),
+  hosts: z.number().int(),
+  objects: z.number().int(),
+  /** This host's outcomes sent, and those waiting for the database. */
+  sent: z.number().int(),
+  pending: z.number().int(),
+});
+export type FleetStatus = z.infer<typeof FleetStatus>;
+
 export const Status = z.object({
   version: z.string(),
   mode: Mode,
@@ -68,6 +89,7 @@ export const Status = z.object({
   profile: Profile.nullable(),
   lastDecisions: z.array(DecisionSummary),
   llm: LlmBudget,
+  fleet: FleetStatus.optional(),
   /** Wall-clock ms when the daemon started, and how many samples it has taken since. */
   startedAt: z.number(),
   samples: z.number().int(),

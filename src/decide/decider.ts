@@ -147,17 +147,28 @@ export class Decider {
     // cgroups are watched and no unit is at work (a daemon starting, a pause between jobs): the
     // CPU went to the kernel or to us, nothing a policy could serve better.
     const candidates = noUnitAtWork(profile) ? [defaultCandidate()] : this.#candidates(profile, own);
-    const local = plan(profile, candidates, own, store.outcomesForClass(profile.class), {
+    const classWide = store.outcomesForClass(profile.class);
+    const local = plan(profile, candidates, own, classWide, {
       quarantineAfter: this.#o.quarantineAfter,
       classWeight: this.#o.decide.class_weight,
       random: this.#o.random,
     });
     const workload = workloadKey(profile);
+    const fleet = fleetUsed(candidates, [...own, ...classWide]);
+    const withContext = (d: Decision): Decision =>
+      fleet
+        ? {
+            ...d,
+            workload,
+            fleet,
+            rationale: `${d.rationale}; fleet knowledge: ${fleet.outcomes} outcome(s) from ${fleet.hosts} other host(s)`,
+          }
+        : { ...d, workload };
     const reused = this.#reusable(profile, own, local);
-    if (reused) return { decision: { ...reused, workload }, llmReason: undefined };
+    if (reused) return { decision: withContext(reused), llmReason: undefined };
     const cached = this.#cachedLlmDecision(profile, local);
-    if (cached) return { decision: { ...cached, workload }, llmReason: undefined };
-    const decision = { ...this.#planned(profile, local), workload };
+    if (cached) return { decision: withContext(cached), llmReason: undefined };
+    const decision = withContext(this.#planned(profile, local));
     const skip = this.#whyNotAsk(change, local);
     if (skip)
       return {
@@ -360,6 +371,14 @@ export class Decider {
     }
     return llm.refusal();
   }
+}
+
+/** The fleet's outcomes among those weighed for these candidates (other hosts', never stored here). */
+function fleetUsed(candidates: readonly Candidate[], outcomes: readonly Outcome[]): Decision["fleet"] {
+  const keys = new Set(candidates.map((c) => c.key));
+  const used = new Set(outcomes.filter((o) => o.fleetHost !== undefined && keys.has(policyKey(o.policy))));
+  if (used.size === 0) return undefined;
+  return { outcomes: used.size, hosts: new Set([...used].map((o) => o.fleetHost)).size };
 }
 
 function fallback(planned: Decision, consultationId: number, why: string): Decision {

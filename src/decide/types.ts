@@ -55,6 +55,8 @@ export const Decision = z.object({
   candidates: z.array(CandidateSummary),
   /** The LLM consultation that produced (or was tried for) this decision. */
   consultationId: z.number().int().optional(),
+  /** Other hosts' outcomes (from the fleet store) this decision weighed, and how many hosts reported them. */
+  fleet: z.object({ outcomes: z.number().int().min(1), hosts: z.number().int().min(1) }).optional(),
 });
 export type Decision = z.infer<typeof Decision>;
 
@@ -76,6 +78,15 @@ export const Outcome = z.object({
   decisionId: z.number().int().optional(),
   /** The decision's workload key: another signature of the same work learns from this outcome. */
   workload: z.string().optional(),
+  /** Why probation failed, the policy was rolled back or quarantined. */
+  reason: z.string().optional(),
+  /** Content hash of the object deployed (this host compiled and verified it). */
+  hash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  /** The host that reported it, when it came from the fleet (never stored locally). */
+  fleetHost: z.string().optional(),
 });
 export type Outcome = z.infer<typeof Outcome>;
 export type OutcomeInput = z.input<typeof Outcome>;

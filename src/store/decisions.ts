@@ -167,10 +167,19 @@ export class SqliteDecideStore implements DecideStore {
     return row ? parseJson(Outcome, row.outcome_json, `decide_outcomes ${row.id}`) : undefined;
   }
 
-  #outcomes(sql: string, arg: string): Outcome[] {
+  /** Outcomes measured after `at`, oldest first, at most `limit` (what the fleet has not heard of). */
+  outcomesSince(at: number, limit: number): Outcome[] {
+    return this.#outcomes(
+      "SELECT id, outcome_json FROM decide_outcomes WHERE at > ? ORDER BY at, id LIMIT ?",
+      at,
+      limit,
+    );
+  }
+
+  #outcomes(sql: string, ...args: (string | number)[]): Outcome[] {
     return this.#db
-      .prepare<[string], { id: number; outcome_json: string }>(sql)
-      .all(arg)
+      .prepare<(string | number)[], { id: number; outcome_json: string }>(sql)
+      .all(...args)
       .map((row) => parseJson(Outcome, row.outcome_json, `decide_outcomes ${row.id}`));
   }
 

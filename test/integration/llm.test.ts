@@ -452,7 +452,7 @@ describe("configuration", () => {
       logger: createMemoryLogger(),
     });
     expect(setupResult).toEqual({
-      disabled: `disabled: [llm] api_key_file ${keyFile}: refusing a key readable by group or others (mode 644); run chmod 600 ${keyFile}`,
+      disabled: `disabled: [llm] api_key_file ${keyFile}: refusing a secret readable by group or others (mode 644); run chmod 600 ${keyFile}`,
     });
     expect(
       createLlm(Config.parse({}).llm, {

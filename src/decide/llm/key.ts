@@ -1,5 +1,6 @@
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { oneWord, readSecretFile } from "../../config/secret.ts";
 
 // The API key: a systemd credential (LoadCredential=llm-api-key:...) wins over a configured key
 // file. The package installs the credential's source empty (systemd 252 fails the unit when a
@@ -27,28 +28,11 @@ export function readApiKey(sources: KeySources): string | undefined {
     if (key !== undefined && key.trim() !== "") return nonEmpty(key, path);
   }
   if (!sources.keyFile) return undefined;
-  const path = sources.keyFile;
-  let stat: ReturnType<typeof statSync>;
   try {
-    stat = statSync(path);
+    return readSecretFile(sources.keyFile, "[llm] api_key_file");
   } catch (error) {
-    throw new ApiKeyError(
-      `[llm] api_key_file ${path}: cannot read it: ${(error as NodeJS.ErrnoException).code}`,
-    );
+    throw new ApiKeyError((error as Error).message);
   }
-  if ((stat.mode & 0o077) !== 0) {
-    const mode = (stat.mode & 0o777).toString(8).padStart(3, "0");
-    throw new ApiKeyError(
-      `[llm] api_key_file ${path}: refusing a key readable by group or others (mode ${mode}); run chmod 600 ${path}`,
-    );
-  }
-  const uid = process.getuid?.();
-  if (uid !== undefined && stat.uid !== 0 && stat.uid !== uid) {
-    throw new ApiKeyError(
-      `[llm] api_key_file ${path}: owned by uid ${stat.uid}, expected root or uid ${uid}`,
-    );
-  }
-  return nonEmpty(readFileSync(path, "utf8"), path);
 }
 
 function tryRead(path: string): string | undefined {
@@ -61,8 +45,9 @@ function tryRead(path: string): string | undefined {
 }
 
 function nonEmpty(content: string, path: string): string {
-  const key = content.trim();
-  if (key.length === 0) throw new ApiKeyError(`${path}: the API key file is empty`);
-  if (/\s/.test(key)) throw new ApiKeyError(`${path}: the API key file holds more than one word`);
-  return key;
+  try {
+    return oneWord(content, path);
+  } catch (error) {
+    throw new ApiKeyError((error as Error).message);
+  }
 }
