@@ -17,6 +17,8 @@ export interface Fleet {
   /** A new outcome of ours: sent on a sync of its own, soon. */
   outcomeRecorded(): void;
   status(): FleetStatus;
+  /** One sync now (the timer's own, for a caller that must know it happened). */
+  sync(): Promise<void>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -57,6 +59,7 @@ export function openFleet(o: FleetOptions): Fleet | undefined {
     outcomes: () => link.outcomes(),
     outcomeRecorded: () => void setImmediate(() => void link.sync()),
     status: () => statusOf(link),
+    sync: () => link.sync(),
     start() {
       void link.sync();
       timer = setInterval(() => void link.sync(), o.config.sync_interval_ms);
@@ -109,6 +112,7 @@ function refusedFleet(url: string, why: string): Fleet {
     outcomes: () => [],
     outcomeRecorded: () => undefined,
     status: () => status,
+    sync: async () => undefined,
     start: () => undefined,
     stop: async () => undefined,
   };

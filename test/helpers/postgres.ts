@@ -3,6 +3,8 @@ import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
+import { parseIntoClientConfig } from "pg-connection-string";
 
 // A throwaway PostgreSQL cluster from Debian's binaries: initdb and pg_ctl in a temporary
 // directory, on 127.0.0.1 and a free port, password auth (scram) for TCP. Run as the postgres
@@ -18,6 +20,8 @@ export interface PgCluster {
   /** The server killed at once (no shutdown checkpoint), as a crash or a pulled cable would. */
   kill(): void;
   start(): void;
+  /** A fresh database in the cluster, its URL (a test of its own, a fleet of its own). */
+  createDatabase(name: string): Promise<string>;
   /** Stops the server and removes everything. */
   destroy(): void;
 }
@@ -66,11 +70,22 @@ export async function startPgCluster(): Promise<PgCluster> {
   const passwordFile = join(mkdtempSync(join(tmpdir(), "schedctl-pgpw-")), "fleet-password");
   writeFileSync(passwordFile, `${password}\n`);
   chmodSync(passwordFile, 0o600);
+  const url = `postgres://schedctl@127.0.0.1:${port}/postgres`;
   return {
-    url: `postgres://schedctl@127.0.0.1:${port}/postgres`,
+    url,
     passwordFile,
     kill: () => stop("immediate"),
     start,
+    async createDatabase(name) {
+      const client = new pg.Client({ ...parseIntoClientConfig(url), password });
+      await client.connect();
+      try {
+        await client.query(`CREATE DATABASE ${name.replace(/[^a-z0-9_]/g, "_")}`);
+      } finally {
+        await client.end();
+      }
+      return url.replace(/\/postgres$/, `/${name}`);
+    },
     destroy() {
       stop("fast");
       rmSync(dir, { recursive: true, force: true });
