@@ -3,7 +3,7 @@ import { readSecretFile } from "../config/secret.ts";
 import type { FleetStatus } from "../dbus/backend.ts";
 import type { Outcome } from "../decide/types.ts";
 import { fleetIdentity } from "../fleet/identity.ts";
-import { describeUrl, FleetLink } from "../fleet/link.ts";
+import { describeUrl, FleetLink, NOTHING_SYNCED } from "../fleet/link.ts";
 import type { Host } from "../host/host.ts";
 import type { Logger } from "../log/logger.ts";
 
@@ -100,13 +100,7 @@ function refusedFleet(url: string, why: string): Fleet {
     state: "off",
     summary: `off: ${why}`,
     database: describeUrl(url),
-    lastSyncAt: 0,
-    outcomes: 0,
-    quarantines: 0,
-    hosts: 0,
-    objects: 0,
-    sent: 0,
-    pending: 0,
+    ...NOTHING_SYNCED,
   };
   return {
     outcomes: () => [],
@@ -121,11 +115,5 @@ function refusedFleet(url: string, why: string): Fleet {
 export const NO_FLEET: FleetStatus = {
   state: "off",
   summary: "off: no [fleet] url configured (this host learns alone)",
-  lastSyncAt: 0,
-  outcomes: 0,
-  quarantines: 0,
-  hosts: 0,
-  objects: 0,
-  sent: 0,
-  pending: 0,
+  ...NOTHING_SYNCED,
 };

@@ -50,6 +50,17 @@ export interface FleetState {
   pending: number;
 }
 
+/** A link that never synced: nothing known from the fleet, nothing sent. */
+export const NOTHING_SYNCED = {
+  lastSyncAt: 0,
+  outcomes: 0,
+  quarantines: 0,
+  hosts: 0,
+  objects: 0,
+  sent: 0,
+  pending: 0,
+} as const;
+
 /** Newest rows of other hosts kept in the cache: a bound on memory and on each read. */
 const READ_LIMIT = 5000;
 const SEND_BATCH = 200;
@@ -110,15 +121,9 @@ export class FleetLink {
       hostId: options.hostId,
       kernel: options.kernel,
       cpuClass: options.cpuClass,
-      lastSyncAt: 0,
+      ...NOTHING_SYNCED,
       lastError: "not synced yet",
       schemaVersionsApplied: [],
-      outcomes: 0,
-      quarantines: 0,
-      hosts: 0,
-      objects: 0,
-      sent: 0,
-      pending: 0,
     };
   }
 

@@ -108,6 +108,20 @@ export function serviceUnderHogs(signature = "sig-latency"): Profile {
   });
 }
 
+/**
+ * The same phase under a policy that serves the service: it waits for others half as much (its
+ * own PSI "full", the KPI judged); its threads wait for each other more ("some"), which is not
+ * held against the policy.
+ */
+export function serviceEased(latency: Profile = serviceUnderHogs()): Profile {
+  return {
+    ...latency,
+    topCgroups: latency.topCgroups.map((c) =>
+      c.path === "/system.slice/api.service" ? { ...c, psiCpuSome: 0.9, psiCpuFull: 0.2 } : c,
+    ),
+  };
+}
+
 export function change(to: Profile, drift: number, from?: Profile): PhaseChange {
   return {
     at: to.at,

@@ -1,5 +1,5 @@
 import type { Rig } from "./autopilot-rig.ts";
-import { change, serviceUnderHogs } from "./decide-fixtures.ts";
+import { change, serviceEased, serviceUnderHogs } from "./decide-fixtures.ts";
 import type { LlmServer } from "./llm-server.ts";
 import { startLlmServer } from "./llm-server.ts";
 
@@ -35,12 +35,7 @@ export async function adapt(r: Rig): Promise<number> {
   for (let i = 0; i < 3; i++) await r.tick(latency);
   const from = r.clock.now();
   r.stages.autopilot.onPhaseChange(change(latency, 12), r.context);
-  const eased = {
-    ...latency,
-    topCgroups: latency.topCgroups.map((c) =>
-      c.path === "/system.slice/api.service" ? { ...c, psiCpuSome: 0.9, psiCpuFull: 0.2 } : c,
-    ),
-  };
+  const eased = serviceEased(latency);
   await r.until(
     "probation passed",
     () => r.stages.controller.state.phase === "active",

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { kpiRatio } from "../../src/deploy/kpis.ts";
 import { managerOver, openRig, type Rig, type RigOptions } from "../helpers/autopilot-rig.ts";
-import { change, profile, serviceUnderHogs } from "../helpers/decide-fixtures.ts";
+import { change, profile, serviceEased, serviceUnderHogs } from "../helpers/decide-fixtures.ts";
 import { startLlmServer } from "../helpers/llm-server.ts";
 
 // Decide -> Verify -> Deploy as schedctld wires them: the real decider, the real clang and
@@ -28,15 +28,7 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     const latency = serviceUnderHogs();
     for (let i = 0; i < 10; i++) await r.tick(latency);
     r.stages.autopilot.onPhaseChange(change(latency, 12), r.context);
-    // Under the policy the service waits for others half as much as before it (its own PSI
-    // "full", the KPI judged); its threads wait for each other more ("some"), which is not held
-    // against the policy.
-    const eased = {
-      ...latency,
-      topCgroups: latency.topCgroups.map((c) =>
-        c.path === "/system.slice/api.service" ? { ...c, psiCpuSome: 0.9, psiCpuFull: 0.2 } : c,
-      ),
-    };
+    const eased = serviceEased(latency);
     await r.until(
       "probation passed",
       () => r.stages.controller.state.phase === "active",
