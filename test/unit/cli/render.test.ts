@@ -106,6 +106,39 @@ describe("the status screen", () => {
     expect(text).not.toContain("Last decisions");
   });
 
+  it("shows the fleet: connected with its last sync, offline with what waits, off with why", () => {
+    const fleet = {
+      state: "connected" as const,
+      summary:
+        "connected to db:5432/schedctl as web-01 (7.3.4, amd epyc): 3 outcome(s), 1 quarantine(s) from 2 other host(s), 2 verified object(s); 4 sent",
+      lastSyncAt: NOW - 30_000,
+      outcomes: 3,
+      quarantines: 1,
+      hosts: 2,
+      objects: 2,
+      sent: 4,
+      pending: 0,
+    };
+    const line = (f: Status["fleet"]) =>
+      renderStatus({ ...STATUS, fleet: f }, plain, NOW)
+        .split("\n")
+        .find((l) => l.includes("Fleet:"));
+    expect(line(fleet)).toMatch(/^ {5}Fleet: connected to db:5432\/schedctl .*; last sync \S+ \(30s ago\)$/);
+    expect(
+      line({
+        ...fleet,
+        state: "offline",
+        summary: "offline (db:5432/schedctl: ECONNREFUSED); 1 outcome(s) to send when it is back",
+      }),
+    ).toMatch(
+      /Fleet: offline \(db:5432\/schedctl: ECONNREFUSED\); 1 outcome\(s\) to send when it is back; last sync/,
+    );
+    expect(
+      line({ ...fleet, state: "off", summary: "off: no [fleet] url configured (this host learns alone)" }),
+    ).toBe("     Fleet: off: no [fleet] url configured (this host learns alone)");
+    expect(line(undefined)).toBeUndefined();
+  });
+
   it("is coloured on a terminal only, and never with NO_COLOR", () => {
     expect(renderStatus(STATUS, styleFor({ isTTY: true }, {}), NOW)).toContain("\x1b[32m●\x1b[0m");
     expect(renderStatus(STATUS, styleFor({ isTTY: true }, { NO_COLOR: "1" }), NOW)).not.toContain("\x1b[");
