@@ -31,6 +31,8 @@ export interface VmRunOptions {
   kernelArgs?: string[];
   /** Called with qemu's pid once it runs (tests check it is gone afterwards). */
   onSpawn?: (pid: number) => void;
+  /** Called when the run's time starts: qemu holds the VM lock (another run's guest is done). */
+  onStarted?: () => void;
 }
 
 export interface VmResult {

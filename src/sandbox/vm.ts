@@ -83,7 +83,7 @@ async function concatenate(parts: string[], out: string): Promise<void> {
  */
 export function runQemu(
   command: { file: string; args: string[] },
-  run: Pick<VmRunOptions, "timeoutMs" | "onLine" | "signal" | "onSpawn">,
+  run: Pick<VmRunOptions, "timeoutMs" | "onLine" | "signal" | "onSpawn" | "onStarted">,
   logger?: Logger,
 ): Promise<VmResult> {
   let started = Date.now();
@@ -106,6 +106,7 @@ export function runQemu(
       timedOut = true;
       kill();
     }, run.timeoutMs);
+    run.onStarted?.();
   };
   if (!launch.locked) startTimer();
   const onAbort = () => {
