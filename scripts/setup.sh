@@ -12,7 +12,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 apt_packages=(clang llvm busybox-static cpio zstd stress-ng rt-tests rt-app linux-perf sysbench dbus
   debootstrap tmux librsvg2-bin gzip xz-utils ca-certificates gcc libc6-dev util-linux
-  libglib2.0-bin systemd debhelper dpkg-dev lintian e2fsprogs postgresql prometheus-node-exporter
+  libglib2.0-bin systemd debhelper dpkg-dev lintian man-db e2fsprogs postgresql prometheus-node-exporter
   prometheus)
 # Packages whose bookworm version is too old, each with the least version that works, taken
 # from bookworm-backports: bpftool 7.1 rejects struct_ops links; qemu 7.2's multi-threaded TCG

@@ -11,7 +11,7 @@ import { styleFor } from "./style.ts";
 // The commands that talk to schedctld. They reach it only over D-Bus, so they work the same
 // for root and for any user, and every check (authorization, safety) stays in the daemon.
 
-/** Exit statuses, documented in README (and schedctl(8)). */
+/** Exit statuses, documented in docs/cli.md and schedctl(1). */
 export const EXIT = {
   ok: 0,
   failed: 1,

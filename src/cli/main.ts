@@ -108,10 +108,14 @@ function positiveNumber(flag: string, text: string | undefined, allowZero = fals
   return value;
 }
 
+const EXIT_STATUSES =
+  "\nexit status: 0 done, 1 failed or refused, 2 bad usage or invalid arguments, 3 daemon not running\n" +
+  "or no bus, 4 permission denied, 5 no such policy, 6 verification failed (see schedctl(1))\n";
+
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: schedctl COMMAND [ARGS...]\n\ncommands:\n${lines.join("\n")}\n`;
+  return `usage: schedctl COMMAND [ARGS...]\n       schedctl COMMAND --help\n\ncommands:\n${lines.join("\n")}\n${EXIT_STATUSES}`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -124,6 +128,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!command) {
     process.stderr.write(`schedctl: unknown command "${name}"\n${usage()}`);
     return 2;
+  }
+  const own = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
+  if (own.includes("--help") || own.includes("-h")) {
+    process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n${EXIT_STATUSES}`);
+    return 0;
   }
   try {
     return await command.run(args);

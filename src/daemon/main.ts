@@ -8,7 +8,7 @@ import type { BusKind } from "../dbus/bus.ts";
 import { systemClock } from "../host/clock.ts";
 import { createHost, type Host } from "../host/host.ts";
 import { readSchedExtStatus } from "../kernel/sysfs.ts";
-import { createLogger, type Logger } from "../log/logger.ts";
+import { createLogger, type Logger, logFormatFor } from "../log/logger.ts";
 import type { ObservationStore } from "../observe/persistence.ts";
 import type { Db } from "../store/db.ts";
 import { SqliteObservationStore } from "../store/samples.ts";
@@ -122,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`schedctld: invalid configuration:\n${error.message}\n`);
     return 78; // EX_CONFIG: systemd's unit does not restart on it
   }
-  const log = createLogger({ level: config.daemon.log_level });
+  const log = createLogger({ level: config.daemon.log_level, format: logFormatFor(process.stderr) });
   if (args.importVerdicts)
     return importInto(args.importVerdicts, config, args.stateDir ?? config.daemon.state_dir, log);
   log.info(
@@ -132,7 +132,8 @@ export async function main(argv: string[]): Promise<number> {
   const stateDir = args.stateDir ?? config.daemon.state_dir;
   const opened = openStore(config, stateDir, log);
   const host = createHost(args.hostRoot);
-  const observeOnlyReason = whyObserveOnly(args, opened !== undefined, host);
+  const observeOnly = whyObserveOnly(args, opened !== undefined, host);
+  const observeOnlyReason = observeOnly?.reason;
   const deployment =
     opened && !observeOnlyReason && config.daemon.mode !== "observe"
       ? startSafely({ config, db: opened.db, host, clock: systemClock, log })
@@ -152,6 +153,7 @@ export async function main(argv: string[]): Promise<number> {
     busAddress: args.busAddress,
     opened,
     observeOnlyReason,
+    observeOnlyLevel: observeOnly?.level ?? "info",
     deployment,
   });
 }
@@ -173,12 +175,25 @@ async function importInto(from: string, config: Config, stateDir: string, log: L
 }
 
 /** Why this daemon may not touch the kernel's scheduler (undefined: it may). */
-function whyObserveOnly(args: Arguments, haveStore: boolean, host: Host): string | undefined {
-  if (args.observeOnly) return "started with --observe-only";
-  if (args.replay) return "replaying a trace: the samples are not this host's";
-  if (!haveStore) return "the state database is unavailable, and deploying needs it (verdicts, deployments)";
+/** Why the daemon only observes, at the level it deserves: asked for is info, a missing kernel feature a warning with the fix, a broken store an error. */
+function whyObserveOnly(
+  args: Arguments,
+  haveStore: boolean,
+  host: Host,
+): { reason: string; level: "info" | "warn" | "error" } | undefined {
+  if (args.observeOnly) return { reason: "started with --observe-only", level: "info" };
+  if (args.replay) return { reason: "replaying a trace: the samples are not this host's", level: "info" };
+  if (!haveStore)
+    return {
+      reason: "the state database is unavailable, and deploying needs it (verdicts, deployments)",
+      level: "error",
+    };
   if (!readSchedExtStatus(host).supported)
-    return "THIS KERNEL HAS NO sched_ext (/sys/kernel/sched_ext is missing): no policy can be attached; boot a kernel built with CONFIG_SCHED_CLASS_EXT=y";
+    return {
+      reason:
+        "this kernel has no sched_ext (/sys/kernel/sched_ext is missing): no policy can be attached; to let schedctl act, boot a kernel built with CONFIG_SCHED_CLASS_EXT=y (Linux 6.12 or later; the sandbox boots Debian's from trixie-backports)",
+      level: "warn",
+    };
   return undefined;
 }
 

@@ -36,6 +36,8 @@ export interface RunOptions {
   opened: { db: Db; store: ObservationStore } | undefined;
   /** Why the kernel's scheduler is not ours to touch (undefined: it is). */
   observeOnlyReason: string | undefined;
+  /** How loud the reason is: info when asked for, warn for a missing kernel feature, error for a broken store. */
+  observeOnlyLevel: "info" | "warn" | "error";
   /** The deployment stage main.ts built and started reconciling, when it may touch the kernel. */
   deployment: DeploymentStage | undefined;
 }
@@ -84,7 +86,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         })
       : undefined;
   if (observeOnlyReason && config.daemon.mode !== "observe")
-    log.error({ mode: config.daemon.mode }, `staying in mode observe: ${observeOnlyReason}`);
+    log[o.observeOnlyLevel]({ mode: config.daemon.mode }, `staying in mode observe: ${observeOnlyReason}`);
   const manager = new DaemonManager({
     host,
     clock: systemClock,

@@ -18,7 +18,7 @@ const { Interface } = dbus.interface;
 const { Variant, DBusError, Message } = dbus;
 
 /** Methods that change something; everything else on the interface is a read. */
-const CHANGING = new Set<string>([
+export const CHANGING = new Set<string>([
   "SetMode",
   "SwitchPolicy",
   "Rollback",

@@ -1,4 +1,5 @@
 import { pino } from "pino";
+import { humanDestination } from "./human.ts";
 
 /**
  * The one logger. Every stage receives a Logger; only the daemon creates the real one.
@@ -20,12 +21,26 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** A file descriptor or path; default standard error. */
   destination?: number | string;
+  /** "human": one readable line per record on standard error (a terminal); default "json". */
+  format?: "json" | "human";
+}
+
+/** Human lines on a terminal, JSON for journald and pipes; SCHEDCTL_LOG_FORMAT=json|human decides instead. */
+export function logFormatFor(
+  stream: { isTTY?: boolean },
+  env: NodeJS.ProcessEnv = process.env,
+): "json" | "human" {
+  if (env.SCHEDCTL_LOG_FORMAT === "json" || env.SCHEDCTL_LOG_FORMAT === "human")
+    return env.SCHEDCTL_LOG_FORMAT;
+  return stream.isTTY ? "human" : "json";
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(
     { level: options.level ?? "info", base: { svc: "schedctld" }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: options.destination ?? 2, sync: true }),
+    options.format === "human"
+      ? humanDestination(process.stderr, !process.env.NO_COLOR && process.env.TERM !== "dumb")
+      : pino.destination({ dest: options.destination ?? 2, sync: true }),
   );
 }
 

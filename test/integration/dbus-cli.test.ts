@@ -46,6 +46,31 @@ afterAll(async () => {
 });
 
 describe("without a daemon", () => {
+  it("prints each command's usage, summary and exit statuses on --help, with status 0 and no bus", async () => {
+    for (const command of [
+      "status",
+      "policies",
+      "history",
+      "explain",
+      "switch",
+      "rollback",
+      "mode",
+      "verify",
+      "reload",
+      "mcp",
+      "record",
+      "demo",
+    ]) {
+      const { code, stdout, stderr } = await runProgram(process.execPath, [CLI, command, "--help"]);
+      expect({ command, code, stderr }).toEqual({ command, code: 0, stderr: "" });
+      expect(stdout).toMatch(new RegExp(`^usage: schedctl ${command}\\b`));
+      expect(stdout).toContain("exit status: 0 done");
+    }
+    const { code, stdout } = await runProgram(process.execPath, [CLI, "switch", "--", "--help"]);
+    expect(code).toBe(3);
+    expect(stdout).toBe("");
+  });
+
   it("says the daemon is not running, with exit status 3", async () => {
     const { code, stdout, stderr } = await schedctl("status");
     expect(code).toBe(3);

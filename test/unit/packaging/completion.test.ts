@@ -23,6 +23,24 @@ printf '%s\\n' "\${COMPREPLY[@]}"
 }
 
 describe("bash completion for schedctl", () => {
+  it("offers --help after every command", () => {
+    for (const command of [
+      "status",
+      "history",
+      "switch",
+      "mode",
+      "verify",
+      "reload",
+      "mcp",
+      "record",
+      "demo",
+    ])
+      expect({ command, offered: complete(`schedctl ${command} --he`) }).toEqual({
+        command,
+        offered: ["--help"],
+      });
+  });
+
   it("offers the commands first", () => {
     expect(complete("schedctl ")).toEqual(
       expect.arrayContaining(["status", "switch", "mode", "mcp", "--json"]),
@@ -37,7 +55,7 @@ describe("bash completion for schedctl", () => {
   });
 
   it("offers each read command's options", () => {
-    expect(complete("schedctl history -")).toEqual(["--address", "--bus", "--json", "-n"]);
+    expect(complete("schedctl history -")).toEqual(["--address", "--bus", "--help", "--json", "-n"]);
     expect(complete("schedctl status --bus ")).toEqual(["session", "system"]);
   });
 });
