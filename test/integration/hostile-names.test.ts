@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManagerClient } from "../../src/dbus/client.ts";
 import { type PrivateBus, startPrivateBus, stopChild } from "../helpers/dbus.ts";
 import { runProgram } from "../helpers/run.ts";
+import { until } from "../helpers/until.ts";
 
 // A real cgroup and a real process with hostile names, seen by the real daemon (observe-only, on
 // this host) over a private bus, and shown by `schedctl status` in a real terminal (tmux): the admin
@@ -24,16 +25,6 @@ let dir: string;
 let hog: ChildProcess | undefined;
 let cgroupDir: string | undefined;
 const tmux = (...args: string[]) => runProgram("tmux", ["-L", `schedctl-test-${process.pid}`, ...args]);
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The host's cgroup2 mount (hybrid hosts have it at /sys/fs/cgroup/unified). */
 function cgroup2Mount(): string {
