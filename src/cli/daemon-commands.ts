@@ -5,6 +5,7 @@ import { Mode } from "../dbus/backend.ts";
 import { BusAddressError, type BusKind } from "../dbus/bus.ts";
 import { ClientError, type ClientErrorKind, ManagerClient } from "../dbus/client.ts";
 import type { Tunables } from "../policies/types.ts";
+import { forTerminal, forTerminalBlock, toJson } from "../text/untrusted.ts";
 import { renderExplanation, renderHistory, renderPolicies, renderStatus, verdictLine } from "./render.ts";
 import { styleFor } from "./style.ts";
 
@@ -76,7 +77,7 @@ const out = (text: string) => process.stdout.write(text);
 const style = () => styleFor(process.stdout);
 /** The terminal's width, to cut long lines; unlimited into a pipe or file. */
 const width = () => (process.stdout.isTTY ? process.stdout.columns : undefined);
-const json = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
+const json = (value: unknown) => out(`${toJson(value, 2)}\n`);
 
 async function withClient(parsed: Parsed, run: (p: Parsed) => Promise<number>): Promise<number> {
   try {
@@ -152,7 +153,7 @@ export const DAEMON_COMMANDS: Record<string, DaemonCommand> = {
         if (!name) throw new ArgumentError("which policy? (see schedctl policies)");
         const result = await client.switchPolicy(name, parseTunables(assignments));
         if (asJson) json(result);
-        else out(`${result.message}\n`);
+        else out(`${forTerminal(result.message)}\n`);
         return EXIT.ok;
       }),
   },
@@ -165,7 +166,7 @@ export const DAEMON_COMMANDS: Record<string, DaemonCommand> = {
         if (asJson) json(result);
         else
           out(
-            `rolled back: ${result.from ?? "kernel default"} -> ${result.to ?? "kernel default"} (${result.reason})\n`,
+            `rolled back: ${forTerminal(result.from ?? "kernel default")} -> ${forTerminal(result.to ?? "kernel default")} (${forTerminal(result.reason)})\n`,
           );
         return EXIT.ok;
       }),
@@ -185,7 +186,7 @@ export const DAEMON_COMMANDS: Record<string, DaemonCommand> = {
         }
         const { mode } = await client.status();
         if (asJson) json({ mode });
-        else out(`${mode}\n`);
+        else out(`${forTerminal(mode)}\n`);
         return EXIT.ok;
       }),
   },
@@ -202,7 +203,7 @@ export const DAEMON_COMMANDS: Record<string, DaemonCommand> = {
         if (asJson) json(verdict);
         else {
           out(`${verdictLine(verdict, style())}\n`);
-          if (!verdict.passed && verdict.log) out(`${verdict.log.trimEnd()}\n`);
+          if (!verdict.passed && verdict.log) out(`${forTerminalBlock(verdict.log.trimEnd())}\n`);
         }
         return verdict.passed ? EXIT.ok : EXIT.verificationFailed;
       }),
@@ -271,7 +272,7 @@ function policyNameOf(path: string): string {
 
 /** The message and exit status for an error from a daemon command; undefined for others. */
 export function daemonErrorExit(command: string, usage: string, error: unknown): number | undefined {
-  const say = (text: string) => process.stderr.write(`schedctl ${command}: ${text}\n`);
+  const say = (text: string) => process.stderr.write(`schedctl ${command}: ${forTerminalBlock(text)}\n`);
   if (error instanceof ArgumentError) {
     say(`${error.message}\nusage: ${usage}`);
     return EXIT.usage;

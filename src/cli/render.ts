@@ -7,14 +7,17 @@ import type {
   Verdict,
 } from "../dbus/backend.ts";
 import type { Profile } from "../observe/types.ts";
+import { forTerminalDeep } from "../text/untrusted.ts";
 import { clockTime, duration, percent, type Style, table, timestamp } from "./style.ts";
 
 // What the read commands print: a compact status screen in the manner of `systemctl status`,
-// and aligned tables for the lists.
+// and aligned tables for the lists. Every value from the daemon is cleaned for the terminal on
+// entry (cgroup paths, comm, rationales, reasons are hostile), before any colour is added.
 
 const LABEL_WIDTH = "Pressure".length;
 
-export function renderStatus(status: Status, style: Style, now = Date.now()): string {
+export function renderStatus(raw: Status, style: Style, now = Date.now()): string {
+  const status = forTerminalDeep(raw);
   const { schedExt, activePolicy: policy, phase, llm } = status;
   const ours = policy !== null && schedExt.state === "enabled";
   const bullet = ours
@@ -120,7 +123,8 @@ function indent(text: string): string {
     .join("\n");
 }
 
-export function renderPolicies(policies: PolicyInfo[], style: Style, width?: number): string {
+export function renderPolicies(raw: PolicyInfo[], style: Style, width?: number): string {
+  const policies = forTerminalDeep(raw);
   const rows = [["", "NAME", "ORIGIN", "VERDICT", "WORKLOADS", "SUMMARY"].map((h) => style.bold(h))];
   for (const p of policies) {
     const verdict =
@@ -137,14 +141,16 @@ export function renderPolicies(policies: PolicyInfo[], style: Style, width?: num
   return `${table(rows, width)}\n`;
 }
 
-export function renderHistory(entries: HistoryEntry[], style: Style, width?: number): string {
+export function renderHistory(raw: HistoryEntry[], style: Style, width?: number): string {
+  const entries = forTerminalDeep(raw);
   if (entries.length === 0) return "no history yet\n";
   const rows = [["TIME", "KIND", "SUMMARY"].map((h) => style.bold(h))];
   for (const e of entries) rows.push([timestamp(e.at), e.kind, e.summary]);
   return `${table(rows, width)}\n`;
 }
 
-export function renderExplanation(explanation: Explanation, style: Style, now = Date.now()): string {
+export function renderExplanation(raw: Explanation, style: Style, now = Date.now()): string {
+  const explanation = forTerminalDeep(raw);
   const lines = explanation.lines.map((line) => `${line}`);
   const { decision, verdict, profile, policy } = explanation;
   if (policy)
@@ -159,7 +165,9 @@ export function renderExplanation(explanation: Explanation, style: Style, now = 
   return `${lines.join("\n")}\n`;
 }
 
-export function verdictLine(verdict: Verdict, style: Style): string {
+/** The verdict's summary lines (its log is printed apart, with forTerminalBlock). */
+export function verdictLine(raw: Verdict, style: Style): string {
+  const verdict = forTerminalDeep({ ...raw, log: "" });
   const outcome = verdict.passed ? style.green("pass") : style.red("fail");
   const pairs = (o: Record<string, number> | undefined) =>
     Object.entries(o ?? {})

@@ -29,12 +29,15 @@ export function loadConfig(path: string = DEFAULT_CONFIG_DIR): LoadedConfig {
   const files = configFiles(path);
   const merged: Table = {};
   const origin = new Map<string, string>();
+  const texts = new Map<string, string>();
   for (const file of files) {
-    mergeInto(merged, readTable(file), file, origin, []);
+    const text = readText(file);
+    texts.set(file, text);
+    mergeInto(merged, parseTable(file, text), file, origin, []);
   }
   const result = Config.safeParse(merged);
   if (!result.success) {
-    throw new ConfigError(describeIssues(result.error, origin, files));
+    throw new ConfigError(describeIssues(result.error, origin, files, texts));
   }
   return { config: result.data, files };
 }
@@ -58,18 +61,47 @@ function configFiles(path: string): string[] {
   return files;
 }
 
-function readTable(file: string): Table {
-  let text: string;
+function readText(file: string): string {
   try {
-    text = readFileSync(file, "utf8");
+    return readFileSync(file, "utf8");
   } catch (error) {
     throw new ConfigError(`${file}: cannot read: ${(error as Error).message}`);
   }
+}
+
+function parseTable(file: string, text: string): Table {
   try {
     return parseToml(text) as Table;
   } catch (error) {
-    throw new ConfigError(`${file}: not valid TOML: ${(error as Error).message.split("\n")[0]}`);
+    const { line, column } = error as { line?: number; column?: number };
+    const at = line === undefined ? "" : `:${line}:${column ?? 1}`;
+    throw new ConfigError(`${file}${at}: not valid TOML: ${(error as Error).message.split("\n")[0]}`);
   }
+}
+
+/**
+ * Where a dotted key is written in a file, as "line:column" (1-based): its `key = value` line
+ * under its [table] header, or the header itself for a table. Undefined when it is not found
+ * (a key in an inline table, say): the message then names the file and key alone.
+ */
+function keyPosition(text: string, key: string): string | undefined {
+  let table = "";
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? "";
+    const header = /^\s*\[+\s*([^\]]+?)\s*\]+/.exec(line);
+    if (header) {
+      table = (header[1] ?? "").replace(/\s*\.\s*/g, ".").replaceAll('"', "");
+      if (table === key) return `${i + 1}:${line.indexOf("[") + 1}`;
+      continue;
+    }
+    const assignment = /^(\s*)([A-Za-z0-9_."-]+?)\s*=/.exec(line);
+    if (!assignment) continue;
+    const name = (assignment[2] ?? "").replace(/\s*\.\s*/g, ".").replaceAll('"', "");
+    const full = table ? `${table}.${name}` : name;
+    if (full === key || key.startsWith(`${full}.`)) return `${i + 1}:${(assignment[1] ?? "").length + 1}`;
+  }
+  return undefined;
 }
 
 function mergeInto(target: Table, source: Table, file: string, origin: Map<string, string>, at: string[]) {
@@ -88,7 +120,17 @@ function mergeInto(target: Table, source: Table, file: string, origin: Map<strin
   }
 }
 
-function describeIssues(error: z.ZodError, origin: Map<string, string>, files: string[]): string {
+/** One line per issue: "FILE:LINE:COLUMN: KEY: what is wrong" (the position where it is known). */
+function describeIssues(
+  error: z.ZodError,
+  origin: Map<string, string>,
+  files: string[],
+  texts: Map<string, string>,
+): string {
+  const at = (file: string, key: string) => {
+    const position = keyPosition(texts.get(file) ?? "", key);
+    return position ? `${file}:${position}` : file;
+  };
   return error.issues
     .map((issue) => {
       const key = issue.path.map(String).join(".");
@@ -96,9 +138,9 @@ function describeIssues(error: z.ZodError, origin: Map<string, string>, files: s
       if (issue.code === "unrecognized_keys") {
         const keys = issue.keys.map((k) => (key ? `${key}.${k}` : k));
         const where = originOf(keys[0] ?? key, origin) ?? file;
-        return `${where}: unknown key ${keys.join(", ")}`;
+        return `${at(where, keys[0] ?? key)}: unknown key ${keys.join(", ")}`;
       }
-      return `${file}: ${key || "(top level)"}: ${issue.message}`;
+      return `${at(file, key)}: ${key || "(top level)"}: ${issue.message}`;
     })
     .join("\n");
 }

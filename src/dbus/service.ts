@@ -1,6 +1,7 @@
 import dbus from "dbus-next";
 import type { Host } from "../host/host.ts";
 import type { Logger } from "../log/logger.ts";
+import { toJson } from "../text/untrusted.ts";
 import { authorizeChange } from "./auth.ts";
 import { BackendError, type LlmBudget, type ManagerBackend, type ManagerProperties } from "./backend.ts";
 import type { MessageBus } from "./bus.ts";
@@ -97,20 +98,20 @@ class ManagerInterface extends Interface {
   }
   SwitchPolicy(name: string, tunables: string): Promise<string> {
     return this.#change("SwitchPolicy", { name, tunables }, async (a) =>
-      JSON.stringify(await this.#options.backend.switchPolicy(a.name, a.tunables)),
+      toJson(await this.#options.backend.switchPolicy(a.name, a.tunables)),
     );
   }
   Rollback(): Promise<string> {
-    return this.#change("Rollback", {}, async () => JSON.stringify(await this.#options.backend.rollback()));
+    return this.#change("Rollback", {}, async () => toJson(await this.#options.backend.rollback()));
   }
   VerifyPolicy(target: string): Promise<string> {
     return this.#change("VerifyPolicy", { target }, async (a) =>
-      JSON.stringify(await this.#options.backend.verifyPolicy(a.target)),
+      toJson(await this.#options.backend.verifyPolicy(a.target)),
     );
   }
   CreatePolicy(name: string, source: string): Promise<string> {
     return this.#change("CreatePolicy", { name, source }, async (a) =>
-      JSON.stringify(await this.#options.backend.createPolicy(a.name, a.source)),
+      toJson(await this.#options.backend.createPolicy(a.name, a.source)),
     );
   }
   Reload(): Promise<void> {
@@ -265,7 +266,7 @@ async function callerUid(bus: MessageBus, sender: string): Promise<number> {
 /** A read's JSON document; a failure becomes a D-Bus error with its message (never a stack trace). */
 function read(document: () => unknown): string {
   try {
-    return JSON.stringify(document());
+    return toJson(document());
   } catch (error) {
     throw toDbusError(error);
   }

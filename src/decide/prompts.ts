@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { PhaseChange, Profile } from "../observe/types.ts";
 import type { Manifest } from "../policies/types.ts";
 import { Tunables } from "../policies/types.ts";
-import { cleanText, DATA_NOT_INSTRUCTIONS, fence } from "./untrusted.ts";
+import { DATA_NOT_INSTRUCTIONS, fence, forPrompt } from "../text/untrusted.ts";
 
 // The two consultations of the paper's control plane (goal inference, then policy synthesis), the
 // repair request, and the schemas every reply must meet before anything acts on it.
@@ -81,7 +81,7 @@ export function parseReply<T>(text: string, schema: z.ZodType<T>, what: string):
 }
 
 function excerpt(text: string): string {
-  const one = cleanText(text, 120);
+  const one = forPrompt(text, 120);
   return one.length === 0 ? "(empty)" : JSON.stringify(one);
 }
 
@@ -89,13 +89,13 @@ function excerpt(text: string): string {
 function workloadData(profile: Profile) {
   return {
     cgroups: profile.topCgroups.map((c) => ({
-      path: cleanText(c.path, MAX_CGROUP),
+      path: forPrompt(c.path, MAX_CGROUP),
       cpu_share: round(c.cpuShare),
       cpu_pressure: round(c.psiCpuSome),
       tasks: c.tasks,
     })),
     processes: profile.topProcesses.map((p) => ({
-      comm: cleanText(p.comm, MAX_COMM),
+      comm: forPrompt(p.comm, MAX_COMM),
       cpu_share: round(p.cpuShare),
     })),
   };
@@ -142,7 +142,7 @@ export function synthesisPrompt(change: PhaseChange, ctx: SynthesisContext): str
     : [];
   return [
     "Stage 2, policy synthesis.",
-    `Goal (from stage 1): optimise ${ctx.goal.optimise}; KPI: ${cleanText(ctx.goal.kpi, 200)}.`,
+    `Goal (from stage 1): optimise ${ctx.goal.optimise}; KPI: ${forPrompt(ctx.goal.kpi, 200)}.`,
     `Phase class: ${change.to.class}.`,
     fence("workload", workloadData(change.to)),
     `Repository policies (trusted): ${JSON.stringify(catalogue)}`,
@@ -158,19 +158,19 @@ export function synthesisPrompt(change: PhaseChange, ctx: SynthesisContext): str
 
 export function repairPrompt(stage: string, log: string): string {
   return [
-    `The policy you wrote failed verification at stage "${cleanText(stage, 40)}". The log follows.`,
+    `The policy you wrote failed verification at stage "${forPrompt(stage, 40)}". The log follows.`,
     fence("verifier-log", cleanLog(log)),
     'Reply with a corrected {"action": "write", ...} object (the whole source), or {"action": "default", ...}.',
   ].join("\n");
 }
 
 export function correctionPrompt(error: string): string {
-  return `Your reply was rejected: ${cleanText(error, 1000)}\nReply again with one JSON object that meets the requested shape.`;
+  return `Your reply was rejected: ${forPrompt(error, 1000)}\nReply again with one JSON object that meets the requested shape.`;
 }
 
 function cleanLog(log: string): string[] {
   const tail = log.length > MAX_LOG ? log.slice(log.length - MAX_LOG) : log;
-  return tail.split("\n").map((line) => cleanText(line, 300));
+  return tail.split("\n").map((line) => forPrompt(line, 300));
 }
 
 function round(x: number): number {

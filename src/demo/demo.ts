@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createLogger } from "../log/logger.ts";
 import { defaultCacheDir } from "../sandbox/kernel-image.ts";
+import { forTerminal, forTerminalBlock } from "../text/untrusted.ts";
 import { buildDay, buildSchedule, type DayOptions, type ScheduledRun } from "./day.ts";
 import type { DayEvent } from "./events.ts";
 import { LiveView } from "./live.ts";
@@ -100,14 +101,14 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
   let drawn = 0;
   const draw = (lines: string[]) => {
     if (!tty) {
-      for (const l of lines) io.out.write(`${l}\n`);
+      for (const l of lines) io.out.write(`${forTerminal(l)}\n`);
       return;
     }
     // Erase the status block, print the new log lines, draw the block again under them.
     if (drawn) io.out.write(`\x1b[${drawn}A\x1b[J`);
-    for (const l of lines) io.out.write(`${l}\n`);
+    for (const l of lines) io.out.write(`${forTerminal(l)}\n`);
     const status = view.render();
-    io.out.write(`\x1b[1m${status.join("\n")}\x1b[0m\n`);
+    io.out.write(`\x1b[1m${status.map((l) => forTerminal(l)).join("\n")}\x1b[0m\n`);
     drawn = status.length;
   };
   const onEvent = (event: DayEvent) => {
@@ -140,7 +141,7 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
       llm: options.llm,
       onEvent,
       onLine: (line) => {
-        if (process.env.SCHEDCTL_VM_ECHO) io.err.write(`vm| ${line}\n`);
+        if (process.env.SCHEDCTL_VM_ECHO) io.err.write(`vm| ${forTerminal(line)}\n`);
         keep(line);
       },
       // A boot the emulator crashed is run again from the start: say so (as JSON on stderr).
@@ -158,13 +159,13 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
   if (drawn) io.out.write(`\x1b[${drawn}A\x1b[J`);
   const failure = dayFailure(outcome);
   if (failure) {
-    io.err.write(`the day did not complete: ${failure}\n`);
+    io.err.write(`the day did not complete: ${forTerminal(failure)}\n`);
     return 1;
   }
   const presented = presentDay(outcome, options.outDir, subtitleOf(outcome));
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   io.out.write(
-    `\n${presented.table}\n\n${outcome.autoMode.ready ? "" : `note: the autopilot runs could only observe: ${outcome.autoMode.reason}\n`}` +
+    `\n${forTerminalBlock(presented.table)}\n\n${outcome.autoMode.ready ? "" : `note: the autopilot runs could only observe: ${forTerminal(outcome.autoMode.reason)}\n`}` +
       `one boot, ${minutes} min, ${outcome.reruns} rerun(s) after emulator crashes\n`,
   );
   if (presented.svg)

@@ -1,7 +1,9 @@
+import { forJournal } from "../text/untrusted.ts";
 import type { JournalFields } from "./native.ts";
 
 // The audit trail's record kinds. Each kind has its own MESSAGE_ID (so `journalctl
 // MESSAGE_ID=...` finds every record of that kind) and an entry in etc/catalog/schedctl.catalog.
+// MESSAGE is one line with hostile text escaped; the SCHEDCTL_* fields keep the exact values.
 
 export const MESSAGE_IDS = {
   "phase-change": "5b7ac50dc5fa483286b059a1db885c9c",
@@ -44,6 +46,11 @@ export type JournalEvent =
 
 /** The record journald stores for an event: MESSAGE, PRIORITY, MESSAGE_ID and SCHEDCTL_* fields. */
 export function journalFields(event: JournalEvent): JournalFields {
+  const fields = rawFields(event);
+  return { ...fields, MESSAGE: forJournal(String(fields.MESSAGE)) };
+}
+
+function rawFields(event: JournalEvent): JournalFields {
   const base = { MESSAGE_ID: MESSAGE_IDS[event.type], SCHEDCTL_EVENT: event.type };
   switch (event.type) {
     case "phase-change":

@@ -4,6 +4,7 @@ import { z } from "zod";
 import packageJson from "../../package.json" with { type: "json" };
 import { ClientError, type ManagerClient } from "../dbus/client.ts";
 import { TunableValue } from "../policies/types.ts";
+import { forPrompt, toJson } from "../text/untrusted.ts";
 
 // `schedctl mcp`: the daemon's tools for AI agents, over MCP on stdio. A thin client: every tool
 // is one D-Bus call, so the daemon keeps every safety check and authorization (the agent acts
@@ -13,10 +14,13 @@ type ToolResult = { content: { type: "text"; text: string }[]; isError?: boolean
 
 async function answer(work: () => Promise<unknown>): Promise<ToolResult> {
   try {
-    return { content: [{ type: "text", text: JSON.stringify(await work(), null, 2) }] };
+    return { content: [{ type: "text", text: toJson(await work(), 2) }] };
   } catch (error) {
     if (!(error instanceof ClientError)) throw error;
-    return { content: [{ type: "text", text: `${error.kind}: ${error.message}` }], isError: true };
+    return {
+      content: [{ type: "text", text: `${error.kind}: ${forPrompt(error.message, 4000)}` }],
+      isError: true,
+    };
   }
 }
 

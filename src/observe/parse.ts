@@ -289,15 +289,3 @@ export function parsePidStat(text: string): PidStat {
     throw new ParseError("short stat line");
   return { comm: text.slice(open + 1, close), cpuTicks: utime + stime, start };
 }
-
-/** Untrusted text from the workload: control characters dropped, at most `max` characters. */
-export function cleanComm(raw: string, max = 64): string {
-  let out = "";
-  for (const ch of raw) {
-    const c = ch.codePointAt(0)!;
-    if (c < 32 || c === 127 || (c >= 0x80 && c < 0xa0)) continue;
-    if (out.length + ch.length > max) break;
-    out += ch;
-  }
-  return out;
-}

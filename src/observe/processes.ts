@@ -1,5 +1,5 @@
 import type { FileReader, Host } from "../host/host.ts";
-import { cleanComm, parsePidStat, parseTaskSchedstat } from "./parse.ts";
+import { parsePidStat, parseTaskSchedstat } from "./parse.ts";
 import type { ProcessSample, SchedCounters } from "./types.ts";
 
 interface Tracked {
@@ -92,7 +92,7 @@ export class ProcessScanner {
     }
     for (const [pid, t] of this.#tracked) if (t.seen !== round) this.#forget(pid, t);
     moved.sort((a, b) => b.delta - a.delta);
-    const top = moved.slice(0, this.#limit).map((m) => ({ ...m.sample, comm: cleanComm(m.comm) }));
+    const top = moved.slice(0, this.#limit).map((m) => ({ ...m.sample, comm: m.comm }));
     return this.#withSchedstat ? { top, schedstat: { ...this.#sums } } : { top };
   }
 

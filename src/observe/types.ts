@@ -159,7 +159,7 @@ export type CgroupSample = z.infer<typeof CgroupSample>;
 
 export const ProcessSample = z.object({
   pid: z.number().int(),
-  /** Untrusted text from the workload, already length-limited and stripped of control characters. */
+  /** Untrusted text from the workload, exact (the kernel bounds comm to 15 bytes); clean it per medium with src/text/untrusted.ts. */
   comm: z.string().max(64),
   /** utime + stime, clock ticks, whole thread group. */
   cpuTicks: z.number(),

@@ -12,6 +12,7 @@ import { bindDatagramSink, type DatagramSink } from "../helpers/datagram.ts";
 import { type PrivateBus, startPrivateBus, stopChild } from "../helpers/dbus.ts";
 import { write, writeCgroup, writeSystem } from "../helpers/proc-tree.ts";
 import { runProgram } from "../helpers/run.ts";
+import { until } from "../helpers/until.ts";
 
 // The real daemon (observe-only, on a fixture host whose kernel runs someone else's sched_ext
 // scheduler) on a private bus, with $NOTIFY_SOCKET bound by the test: what systemd, the bus
@@ -28,16 +29,6 @@ let dir: string;
 let root: string;
 let stderr = "";
 const notes = () => notify.received.map((b) => b.toString());
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "schedctl-daemon-"));

@@ -240,3 +240,23 @@ describe("helpers", () => {
     ).toBe("\x1b[1mA\x1b[0m    x\nbbb  y");
   });
 });
+
+describe("hostile names on screen", () => {
+  it("prints cgroup paths, comm, rationales and history as visible escapes, never raw", () => {
+    const evil = "/hostile3/\x1b[2J\x1b[31mRED";
+    const status: Status = {
+      ...STATUS,
+      profile: STATUS.profile && {
+        ...STATUS.profile,
+        topCgroups: [{ path: evil, cpuShare: 0.8, psiCpuSome: 0.3, tasks: 1 }],
+        topProcesses: [{ pid: 7, comm: "\x1b]8;;x\x07ls", cpuShare: 0.5 }],
+      },
+    };
+    const screen = renderStatus(status, plain, NOW);
+    expect(screen).toContain("Busiest: /hostile3/\\x1b[2J\\x1b[31mRED 80%, \\x1b]8;;x\\x07ls[7] 50%");
+    expect(screen).not.toContain("\x1b");
+    const history = renderHistory([{ at: NOW, kind: "rollback", summary: "a\nb\u202ec" }], plain);
+    expect(history).toContain("a\\x0ab\\u202ec");
+    expect(history.split("\n")).toHaveLength(3);
+  });
+});

@@ -39,13 +39,15 @@ describe("loadConfig", () => {
       "conf.d/50-bad.toml": "[daemon]\nsample_interval_ms = -5\n",
     });
     expect(() => loadConfig(dir)).toThrow(ConfigError);
-    expect(() => loadConfig(dir)).toThrow(/50-bad\.toml: daemon\.sample_interval_ms: .*(>|positive|greater)/);
+    expect(() => loadConfig(dir)).toThrow(
+      /50-bad\.toml:2:1: daemon\.sample_interval_ms: .*(>|positive|greater)/,
+    );
   });
 
   it("refuses an unknown key and says which file has it", () => {
     const dir = tempDir();
     writeTree(dir, { "schedctl.toml": "[daemon]\nmoed = 'auto'\n" });
-    expect(() => loadConfig(dir)).toThrow(/schedctl\.toml: unknown key daemon\.moed/);
+    expect(() => loadConfig(dir)).toThrow(/schedctl\.toml:2:1: unknown key daemon\.moed/);
   });
 
   it("refuses a wrong type and a bad enum value", () => {
@@ -53,13 +55,13 @@ describe("loadConfig", () => {
     writeTree(dir, { "schedctl.toml": "[daemon]\nmode = 'turbo'\n" });
     expect(() => loadConfig(dir)).toThrow(/daemon\.mode: .*auto.*observe.*manual/);
     writeTree(dir, { "schedctl.toml": "[observe]\nring_size = 'big'\n" });
-    expect(() => loadConfig(dir)).toThrow(/observe\.ring_size: .*number/);
+    expect(() => loadConfig(dir)).toThrow(/schedctl\.toml:2:1: observe\.ring_size: .*number/);
   });
 
   it("reports a TOML syntax error with the file", () => {
     const dir = tempDir();
     writeTree(dir, { "schedctl.toml": "[daemon\nmode = 1\n" });
-    expect(() => loadConfig(dir)).toThrow(/schedctl\.toml: not valid TOML/);
+    expect(() => loadConfig(dir)).toThrow(/schedctl\.toml:\d+:\d+: not valid TOML/);
   });
 
   it("accepts a single file path and refuses a missing one", () => {
@@ -67,5 +69,17 @@ describe("loadConfig", () => {
     writeTree(dir, { "only.toml": "[detect]\nmin_dwell_samples = 7\n" });
     expect(loadConfig(`${dir}/only.toml`).config.detect.min_dwell_samples).toBe(7);
     expect(() => loadConfig(`${dir}/missing.toml`)).toThrow(/missing\.toml: no such file/);
+  });
+
+  it("names file, line, column and key for each kind of bad value, nested and indented too", () => {
+    const dir = tempDir();
+    writeTree(dir, {
+      "schedctl.toml": "# comment\n[daemon]\nmode = 'auto'\n\n[detect]\n  threshold = -1\n",
+    });
+    expect(() => loadConfig(dir)).toThrow(/schedctl\.toml:6:3: detect\.threshold: /);
+    writeTree(dir, { "schedctl.toml": "[daemon]\nmode = 'auto'\n[observe]\ncgroup_roots = 'x'\n" });
+    expect(() => loadConfig(dir)).toThrow(/schedctl\.toml:4:1: observe\.cgroup_roots: /);
+    writeTree(dir, { "schedctl.toml": "[daemon]\nmode = 'auto\n" });
+    expect(() => loadConfig(dir)).toThrow(/schedctl\.toml:2:13: not valid TOML: /);
   });
 });

@@ -208,7 +208,7 @@ describe("schedctld main", () => {
     const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
     expect(await main(["--foreground", "--config", dir])).toBe(78);
     const said = stderr.mock.calls.map((c) => String(c[0])).join("");
-    expect(said).toContain(`${join(dir, "schedctl.toml")}: detect.confirm_samples:`);
+    expect(said).toContain(`${join(dir, "schedctl.toml")}:2:1: detect.confirm_samples:`);
     expect(said).toMatch(/>=1/);
   });
 

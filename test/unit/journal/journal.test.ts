@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { MESSAGE_IDS } from "../../../src/journal/events.ts";
+import { journalFields, MESSAGE_IDS } from "../../../src/journal/events.ts";
 import { openJournal } from "../../../src/journal/journal.ts";
 import { encodeNative } from "../../../src/journal/native.ts";
 import { createMemoryLogger } from "../../../src/log/logger.ts";
@@ -186,5 +186,18 @@ describe("the journal catalog", () => {
     expect((await runProgram("journalctl", [`--root=${root}`, "--update-catalog"])).code).toBe(0);
     const { stdout } = await runProgram("journalctl", [`--root=${root}`, "--list-catalog"]);
     for (const id of Object.values(MESSAGE_IDS)) expect(stdout).toMatch(new RegExp(`^${id} schedctl: `, "m"));
+  });
+});
+
+describe("hostile text in the journal", () => {
+  it("keeps MESSAGE one line with visible escapes, and the exact value in its own field", () => {
+    const reason = "cgroup /evil\n\x1b[2JFAKE: ok\u202e stalled";
+    const fields = decodeNative(
+      encodeNative(journalFields({ type: "rollback", policy: "fifo", reason, signature: "s" })),
+    );
+    expect(fields.MESSAGE).toBe(
+      "Rolled back policy fifo to the kernel default: cgroup /evil\\x0a\\x1b[2JFAKE: ok\\u202e stalled",
+    );
+    expect(fields.SCHEDCTL_REASON).toBe(reason);
   });
 });

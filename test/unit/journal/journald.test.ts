@@ -5,6 +5,7 @@ import { MESSAGE_IDS } from "../../../src/journal/events.ts";
 import { openJournal } from "../../../src/journal/journal.ts";
 import { createMemoryLogger } from "../../../src/log/logger.ts";
 import { runProgram } from "../../helpers/run.ts";
+import { until } from "../../helpers/until.ts";
 
 // The records read back by `journalctl -o json` from a real systemd-journald: a private
 // journal namespace (systemd-journald NAMESPACE binds /run/systemd/journal.NAMESPACE/socket), so
@@ -17,16 +18,6 @@ const runnable = process.getuid?.() === 0 && existsSync(JOURNALD) && existsSync(
 
 let journald: ChildProcess | undefined;
 let journalDirExisted = false;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.runIf(runnable)("records in a real journald", () => {
   beforeAll(async () => {

@@ -184,25 +184,25 @@ describe("HostSampler on a fixture tree", () => {
     sampler.close();
   });
 
-  it("reports the busiest processes with clean, length-limited names", () => {
+  it("reports the busiest processes with their exact names (cleaned per medium on output)", () => {
     const root = tempDir();
     writeSystem(root, system());
     writeCgroup(root, "/", { usage: 1 });
     writeProcess(root, 10, "make", 100);
     writeProcess(root, 11, "evil) S 1 (x", 100);
-    writeProcess(root, 12, `ctl\u0007${"x".repeat(100)}`, 100);
+    writeProcess(root, 12, "ctl\u0007\u001b[2Jxxxxxx", 100);
     write(root, "/proc/self/stat", "not a pid dir");
     const clock = new ManualClock(0);
     const sampler = new HostSampler(createHost(root), options, clock, createMemoryLogger());
     expect(sampler.next().processes).toEqual([]);
     writeProcess(root, 10, "make", 110);
     writeProcess(root, 11, "evil) S 1 (x", 150);
-    writeProcess(root, 12, `ctl\u0007${"x".repeat(100)}`, 130);
+    writeProcess(root, 12, "ctl\u0007\u001b[2Jxxxxxx", 130);
     rmSync(join(root, "proc/10"), { recursive: true });
     const top = sampler.next().processes;
     expect(top.map((p) => [p.pid, p.comm, p.intervalTicks])).toEqual([
       [11, "evil) S 1 (x", 50],
-      [12, `ctl${"x".repeat(61)}`, 30],
+      [12, "ctl\u0007\u001b[2Jxxxxxx", 30],
     ]);
     sampler.close();
   });
