@@ -1,6 +1,8 @@
 // The terminal's view of the log: one line per record (time, level, message, the fields that
 // matter), for `schedctld --foreground` on a TTY. JSON stays the format for journald and pipes.
 
+import { forTerminal } from "../text/untrusted.ts";
+
 /** Fields every record carries or that only machines read: never shown on the line (nor journald's UPPER_CASE ones). */
 const HIDDEN = new Set(["level", "time", "svc", "msg", "pid", "hostname", "v"]);
 const JOURNAL_FIELD = /^[A-Z][A-Z0-9_]*$/;
@@ -8,6 +10,7 @@ const JOURNAL_FIELD = /^[A-Z][A-Z0-9_]*$/;
 const FIRST = ["event", "mode", "policy", "phase", "class", "to", "from", "reason", "error", "signal"];
 const MAX_FIELDS = 6;
 const MAX_VALUE = 80;
+const MESSAGE_MAX = 2048;
 
 const LEVELS: Record<number, string> = {
   10: "TRACE",
@@ -19,27 +22,18 @@ const LEVELS: Record<number, string> = {
 };
 const COLOURS: Record<number, string> = { 40: "33", 50: "31", 60: "31" };
 
-/** Host text (unit names, comm) reaches the terminal: no control character gets through raw. */
-function printable(text: string): string {
-  return text.replace(
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
-    /[\u0000-\u001f\u007f-\u009f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
-}
-
-function cut(text: string): string {
-  return text.length > MAX_VALUE ? `${text.slice(0, MAX_VALUE - 1)}…` : text;
-}
+/** Host text (unit names, comm) reaches the terminal: the one cleaner, whole for the message, cut for a field. */
+const printable = (text: string) => forTerminal(text, MESSAGE_MAX);
+const cut = (text: string) => forTerminal(text, MAX_VALUE);
 
 function shown(value: unknown): string | undefined {
   if (typeof value === "string") {
-    const text = cut(printable(value));
+    const text = cut(value);
     return /[\s"=]/.test(text) ? JSON.stringify(text) : text;
   }
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === "string"))
-    return cut(printable(value.slice(0, 3).join(",") + (value.length > 3 ? ",…" : "")));
+    return cut(value.slice(0, 3).join(",") + (value.length > 3 ? ",…" : ""));
   return undefined;
 }
 
