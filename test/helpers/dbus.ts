@@ -99,3 +99,24 @@ export function stopChild(child: ChildProcess): Promise<void> {
     child.kill("SIGTERM");
   });
 }
+
+const DAEMON = join(import.meta.dirname, "../../src/daemon/main.ts");
+
+/** The real schedctld, observe-only, serving `bus`: the service the integration tests talk to. */
+export function spawnObservingDaemon(o: {
+  bus: PrivateBus;
+  config: string;
+  stateDir: string;
+  /** Default: the real host's /proc and /sys. */
+  hostRoot?: string;
+  stderr?: "pipe" | "inherit" | "ignore";
+  env?: NodeJS.ProcessEnv;
+}): ChildProcess {
+  const args = [DAEMON, "--foreground", "--observe-only", "--config", o.config];
+  if (o.hostRoot) args.push("--host-root", o.hostRoot);
+  args.push("--state-dir", o.stateDir, "--bus", "session", "--bus-address", o.bus.address);
+  return spawn(process.execPath, args, {
+    stdio: ["ignore", "ignore", o.stderr ?? "pipe"],
+    ...(o.env ? { env: o.env } : {}),
+  });
+}

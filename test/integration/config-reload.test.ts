@@ -1,18 +1,16 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManagerClient } from "../../src/dbus/client.ts";
-import { type PrivateBus, startPrivateBus, stopChild } from "../helpers/dbus.ts";
+import { type PrivateBus, spawnObservingDaemon, startPrivateBus, stopChild } from "../helpers/dbus.ts";
 import { write, writeCgroup, writeSystem } from "../helpers/proc-tree.ts";
 import { until } from "../helpers/until.ts";
 
 // A bad configuration reloaded into the real daemon, by SIGHUP and by the D-Bus method: invalid
 // TOML, a wrong type, an unknown key, an out-of-range threshold. The running configuration stays
 // in force (llm.calls_per_hour shows through Status), and the error names file, line, column, key.
-
-const DAEMON = join(import.meta.dirname, "../../src/daemon/main.ts");
 
 let bus: PrivateBus;
 let daemon: ChildProcess;
@@ -47,21 +45,7 @@ beforeAll(async () => {
   file = join(dir, "etc/schedctl.toml");
   write(dir, "etc/schedctl.toml", "[daemon]\nsample_interval_ms = 200\n[llm]\ncalls_per_hour = 7\n");
   bus = await startPrivateBus({ policy: "open" });
-  daemon = spawn(
-    process.execPath,
-    [
-      DAEMON,
-      "--foreground",
-      "--observe-only",
-      "--config",
-      file,
-      "--host-root",
-      root,
-      "--state-dir",
-      dir,
-    ].concat(["--bus", "session", "--bus-address", bus.address]),
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+  daemon = spawnObservingDaemon({ bus, config: file, stateDir: dir, hostRoot: root });
   daemon.stderr!.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
   });

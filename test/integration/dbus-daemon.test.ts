@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import { ManagerClient } from "../../src/dbus/client.ts";
 import { BUS_NAME, INTERFACE, OBJECT_PATH } from "../../src/dbus/names.ts";
 import { MESSAGE_IDS } from "../../src/journal/events.ts";
 import { bindDatagramSink, type DatagramSink } from "../helpers/datagram.ts";
-import { type PrivateBus, startPrivateBus, stopChild } from "../helpers/dbus.ts";
+import { type PrivateBus, spawnObservingDaemon, startPrivateBus, stopChild } from "../helpers/dbus.ts";
 import { write, writeCgroup, writeSystem } from "../helpers/proc-tree.ts";
 import { runProgram } from "../helpers/run.ts";
 import { until } from "../helpers/until.ts";
@@ -18,7 +18,6 @@ import { until } from "../helpers/until.ts";
 // scheduler) on a private bus, with $NOTIFY_SOCKET bound by the test: what systemd, the bus
 // and the logs see of it.
 
-const DAEMON = join(import.meta.dirname, "../../src/daemon/main.ts");
 const SCHED_EXT = "/sys/kernel/sched_ext";
 
 let bus: PrivateBus;
@@ -41,28 +40,13 @@ beforeAll(async () => {
   write(dir, "etc/schedctl.toml", "[daemon]\nsample_interval_ms = 200\n");
   bus = await startPrivateBus({ policy: "open" });
   notify = bindDatagramSink(dir, "notify");
-  daemon = spawn(
-    process.execPath,
-    [
-      DAEMON,
-      "--foreground",
-      "--observe-only",
-      "--config",
-      join(dir, "etc/schedctl.toml"),
-      "--host-root",
-      root,
-      "--state-dir",
-      dir,
-      "--bus",
-      "session",
-      "--bus-address",
-      bus.address,
-    ],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: "500000" },
-    },
-  );
+  daemon = spawnObservingDaemon({
+    bus,
+    config: join(dir, "etc/schedctl.toml"),
+    stateDir: dir,
+    hostRoot: root,
+    env: { ...process.env, NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: "500000" },
+  });
   daemon.stderr!.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
   });

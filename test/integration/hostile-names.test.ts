@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManagerClient } from "../../src/dbus/client.ts";
-import { type PrivateBus, startPrivateBus, stopChild } from "../helpers/dbus.ts";
+import { type PrivateBus, spawnObservingDaemon, startPrivateBus, stopChild } from "../helpers/dbus.ts";
 import { runProgram } from "../helpers/run.ts";
 import { until } from "../helpers/until.ts";
 
@@ -12,7 +12,6 @@ import { until } from "../helpers/until.ts";
 // this host) over a private bus, and shown by `schedctl status` in a real terminal (tmux): the admin
 // sees visible escapes, the screen is not cleared or coloured, no raw control byte is written.
 
-const DAEMON = join(import.meta.dirname, "../../src/daemon/main.ts");
 const CLI = join(import.meta.dirname, "../../src/cli/main.ts");
 const HOSTILE_CGROUP = "/hostile3/\x1b[2J\x1b[31mRED";
 const HOSTILE_COMM = "\x1b]8;;x\x07ls\u202e";
@@ -51,23 +50,12 @@ beforeAll(async () => {
   const config = join(dir, "schedctl.toml");
   writeFileSync(config, "[daemon]\nsample_interval_ms = 200\n");
   bus = await startPrivateBus({ policy: "open" });
-  daemon = spawn(
-    process.execPath,
-    [
-      DAEMON,
-      "--foreground",
-      "--observe-only",
-      "--config",
-      config,
-      "--state-dir",
-      dir,
-      "--bus",
-      "session",
-      "--bus-address",
-      bus.address,
-    ],
-    { stdio: ["ignore", "ignore", process.env.DEBUG_HOSTILE ? "inherit" : "ignore"] },
-  );
+  daemon = spawnObservingDaemon({
+    bus,
+    config,
+    stateDir: dir,
+    stderr: process.env.DEBUG_HOSTILE ? "inherit" : "ignore",
+  });
   client = new ManagerClient({ kind: "session", address: bus.address });
   await until("the hostile cgroup among the busiest", async () => {
     const status = await client.status().catch(() => undefined);
