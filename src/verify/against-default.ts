@@ -78,6 +78,7 @@ export function judgeAgainstDefault(
   return { admits, refused };
 }
 
-function round3(x: number): number {
+/** Figures in verdicts keep three decimals. */
+export function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }

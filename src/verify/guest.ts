@@ -7,7 +7,7 @@ import {
   type WakeupLatency,
 } from "../sandbox/tools/cyclictest.ts";
 import { RESULT_MARKER } from "../sandbox/types.ts";
-import { compareToDefault, type Judgement, judgeAgainstDefault } from "./against-default.ts";
+import { compareToDefault, type Judgement, judgeAgainstDefault, round3 } from "./against-default.ts";
 import type { AgainstDefault, DefaultThresholds, SandboxFigures } from "./types.ts";
 
 // The sandbox half of verification: one guest script checks several candidates in one boot
@@ -209,7 +209,7 @@ const WakelatResult = z.looseObject({
  */
 function baselineOf(
   lines: Map<string, Map<string, string>>,
-): { figures: SandboxFigures; missing: string[] } | undefined {
+): Pick<LoadsRun, "figures" | "missing"> | undefined {
   const runs = BASELINE_TAGS.flatMap((tag) => {
     const got = lines.get(tag);
     return got?.get("dynamic") === "done" ? [runFigures(got)] : [];
@@ -239,8 +239,16 @@ function baselineOf(
   };
 }
 
-/** What one run of the loads reported (under a candidate, or under the default), and what was missing. */
-function runFigures(got: Map<string, string>): { figures: SandboxFigures; missing: string[] } {
+/** What one run of the loads reported (under a candidate, or under the default). */
+interface LoadsRun {
+  figures: SandboxFigures;
+  /** What was missing from it. */
+  missing: string[];
+  /** sched_ext's state and ops name when the loads ended. */
+  end: { state: string | undefined; ops: string | undefined };
+}
+
+function runFigures(got: Map<string, string>): LoadsRun {
   const fields = new Map(
     (got.get("figures") ?? "").split(" ").map((kv) => {
       const eq = kv.indexOf("=");
@@ -289,25 +297,22 @@ function runFigures(got: Map<string, string>): { figures: SandboxFigures; missin
     cyclictestMaxUs: cyclictest.maxUs,
     stillEnabled: fields.get("state") === "enabled",
   };
-  return { figures, missing };
+  return { figures, missing, end: { state: fields.get("state"), ops: fields.get("ops") } };
 }
 
 function judgeDynamic(
   item: GuestItem,
   status: string,
   got: Map<string, string>,
-  baseline: { figures: SandboxFigures; missing: string[] } | undefined,
+  baseline: Pick<LoadsRun, "figures" | "missing"> | undefined,
   thresholds: DefaultThresholds,
 ): GuestOutcome["dynamic"] {
   const kernelLog = unb64(got.get("dynamic-log"));
   const run = runFigures(got);
-  const opsAtEnd = new Map(
-    (got.get("figures") ?? "").split(" ").map((kv) => kv.split("=") as [string, string]),
-  );
   const ejectReason = /disabled \(([^)]*)\)/.exec(kernelLog)?.[1];
   const figures: SandboxFigures = {
     ...run.figures,
-    stillEnabled: run.figures.stillEnabled && opsAtEnd.get("ops") === item.opsName,
+    stillEnabled: run.figures.stillEnabled && run.end.ops === item.opsName,
     ...(ejectReason ? { ejectReason } : {}),
   };
   const problems: string[] = [];
@@ -324,7 +329,7 @@ function judgeDynamic(
   } else {
     if (!figures.stillEnabled) {
       problems.push(
-        `ejected or replaced during the run (state ${opsAtEnd.get("state")}, ops "${opsAtEnd.get("ops")}"${ejectReason ? `, kernel: ${ejectReason}` : ""})`,
+        `ejected or replaced during the run (state ${run.end.state}, ops "${run.end.ops}"${ejectReason ? `, kernel: ${ejectReason}` : ""})`,
       );
     }
     if (figures.workers > 0 && figures.minProgress <= 0)
@@ -360,10 +365,6 @@ function judgeDynamic(
     ...(against ? { againstDefault: against } : {}),
     ...(judged && problems.length === 0 ? { admits: judged.admits } : {}),
   };
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
 
 function unb64(value: string | undefined): string {
