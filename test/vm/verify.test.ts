@@ -128,12 +128,12 @@ describeVm("the Execution Verifier", () => {
     );
     expect(slowWake!.againstDefault!.minShareRatio).toBeGreaterThanOrEqual(thresholds.minWorkerShare);
     // The plain libbpf style passes, and so do the built-ins, each for the claims its figures bear
-    // out; two do not hold up against the default on this load (measured 12-07, kernel 7.3.4,
-    // multi-threaded TCG): batch-order lets two CPU hogs keep the front of its queue until the
-    // kernel ejects it (runnable task stall), and cgroup-boost with every task boosted is one
-    // FIFO, refused for the latency and mixed claims it makes. Their verdicts are reached with
-    // the figures; they are for the policies' own work to fix.
-    const notHoldingUp = ["batch-order", "cgroup-boost"];
+    // out, but one (measured 12-07, kernel 7.3.4, multi-threaded TCG): cgroup-boost with every
+    // task boosted is one FIFO, refused for the latency and mixed claims it makes. Its verdict is
+    // reached with the figures; it is for the policy's own work to fix (the sandbox has no
+    // service cgroup of its own to boost). batch-order, ejected here before its queue key counted
+    // from enqueue, now passes for throughput.
+    const notHoldingUp = ["cgroup-boost"];
     for (const v of builtins.filter((v) => notHoldingUp.includes(v!.policy.name)))
       expect(v, v!.log).toMatchObject({ stage: "dynamic", againstDefault: expect.any(Object) });
     for (const v of [plain, ...builtins.filter((v) => !notHoldingUp.includes(v!.policy.name))]) {
