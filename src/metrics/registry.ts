@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { DeployPhase } from "../deploy/types.ts";
 import { forMetricLabel } from "../text/untrusted.ts";
+import { VerifyStage } from "../verify/types.ts";
 
 // schedctld's Prometheus metrics: the one registry, its instruments, and what each daemon event
 // counts as. It holds numbers only; the daemon feeds it (src/daemon/metrics.ts) and
@@ -117,6 +118,7 @@ export class DaemonMetrics {
       this.registry.removeSingleMetric(`${PREFIX}nodejs_${name}`);
     for (const kind of ["deploy", "restore", "default"]) this.#swaps.inc({ kind }, 0);
     for (const reason of Object.values(ROLLBACK_CAUSE)) this.#rollbacks.inc({ reason }, 0);
+    for (const stage of VerifyStage.options) this.#refusals.inc({ stage }, 0);
   }
 
   /** Every metric name the registry exports (histograms' _bucket, _sum and _count included). */
