@@ -169,6 +169,22 @@ export const FleetSection = z
   .strict()
   .prefault({});
 
+export const MetricsSection = z
+  .object({
+    /**
+     * The Prometheus text file written atomically each sample period, for node_exporter's textfile
+     * collector (Debian's directory by default); "off": none.
+     */
+    textfile: z
+      .string()
+      .regex(/^(off|\/.*[^/])$/, 'must be "off" or an absolute file path')
+      .default("/var/lib/prometheus/node-exporter/schedctl.prom"),
+    /** A port on 127.0.0.1 serving the same metrics at /metrics; 0: no listener. */
+    http_port: z.number().int().min(0).max(65535).default(0),
+  })
+  .strict()
+  .prefault({});
+
 export const Config = z
   .object({
     daemon: DaemonSection,
@@ -179,6 +195,7 @@ export const Config = z
     verify: VerifySection,
     deploy: DeploySection,
     fleet: FleetSection,
+    metrics: MetricsSection,
   })
   .strict();
 

@@ -37,6 +37,8 @@ export interface LoopState {
   /** Ticks whose deadline had already passed when the previous tick ended (the host was slow). */
   skippedTicks: number;
   lastSampleAt: number | undefined;
+  /** Monotonic milliseconds the latest sample took to read. */
+  lastSampleMs: number | undefined;
   profile: Profile | undefined;
   /** The current phase: its signature, class and when it began. */
   phase: { signature: string; class: Profile["class"]; since: number } | undefined;
@@ -64,6 +66,7 @@ export class DaemonLoop {
     ticks: 0,
     skippedTicks: 0,
     lastSampleAt: undefined,
+    lastSampleMs: undefined,
     profile: undefined,
     phase: undefined,
     phaseChanges: 0,
@@ -116,10 +119,12 @@ export class DaemonLoop {
   /** One tick; false when the source has no more samples. */
   async tick(): Promise<boolean> {
     await this.#applyPosted();
+    const started = this.#options.clock.monotonic();
     const sample = this.#options.source.next();
     if (!sample) return false;
     this.state.ticks++;
     this.state.lastSampleAt = sample.at;
+    this.state.lastSampleMs = this.#options.clock.monotonic() - started;
     this.#noteLacks(sample.lacks);
     const step = this.#options.pipeline.push(sample);
     this.#record(sample, step?.profile, step?.change);

@@ -5,6 +5,7 @@ import { systemClock } from "../host/clock.ts";
 import { createHost, type Host } from "../host/host.ts";
 import { openJournal } from "../journal/journal.ts";
 import type { Logger } from "../log/logger.ts";
+import { DaemonMetrics } from "../metrics/registry.ts";
 import type { ObservationStore } from "../observe/persistence.ts";
 import { ObservePipeline } from "../observe/pipeline.ts";
 import { HostSampler, type SampleSource } from "../observe/sampler.ts";
@@ -13,6 +14,7 @@ import type { Db } from "../store/db.ts";
 import { startBus } from "./bus.ts";
 import { DaemonLoop } from "./loop.ts";
 import { DaemonManager } from "./manager.ts";
+import { MetricsHandler } from "./metrics.ts";
 import { createNotifier } from "./notify.ts";
 import { pipelineOptions, samplerOptions } from "./options.ts";
 import type { DeploymentStage } from "./safe-start.ts";
@@ -70,6 +72,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   }
   const journal = openJournal({ logger: log });
   const notifier = createNotifier({ logger: log });
+  // A replay's samples are not this host's: nothing to tell its Prometheus.
+  const metrics = o.replay ? undefined : new DaemonMetrics();
   const stages =
     opened && !o.observeOnly && !o.replay
       ? wireStages({
@@ -83,6 +87,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
           mode: observeOnlyReason ? "observe" : config.daemon.mode,
           emit: (event) => manager.publish(event),
           deployment: o.deployment,
+          metrics,
         })
       : undefined;
   if (observeOnlyReason && config.daemon.mode !== "observe")
@@ -101,6 +106,16 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     stages,
     observeOnlyReason,
   });
+  const exporter =
+    metrics &&
+    new MetricsHandler({
+      config: config.metrics,
+      metrics,
+      log,
+      state: () => loop.state,
+      mode: () => stages?.autopilot.mode ?? "observe",
+      deploy: stages && (() => ({ state: stages.controller.state, now: systemClock.now() })),
+    });
   const loop = new DaemonLoop({
     clock: systemClock,
     source,
@@ -108,7 +123,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     store: opened?.store,
     log,
     intervalMs: o.replay ? 0 : config.daemon.sample_interval_ms,
-    handlers: stages ? [manager, stages.autopilot] : [manager],
+    handlers: [manager, ...(stages ? [stages.autopilot] : []), ...(exporter ? [exporter] : [])],
   });
   // Handled from here on, before the bus and the takeover: a stop that systemd sends while the
   // daemon starts still goes through the loop's end, which hands the kernel back.
@@ -153,6 +168,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     }
   }
   stages?.fleet?.start();
+  await exporter?.start();
   manager.busReady();
   manager.startWatchdog(o.replay ? 0 : config.daemon.sample_interval_ms);
   try {

@@ -12,6 +12,7 @@ import type { Host } from "../host/host.ts";
 import type { Journal } from "../journal/journal.ts";
 import type { Kernel } from "../kernel/types.ts";
 import type { Logger } from "../log/logger.ts";
+import type { DaemonMetrics } from "../metrics/registry.ts";
 import { builtinCatalogue, type PolicySource } from "../policies/catalogue.ts";
 import { PolicyCompiler } from "../policies/compile.ts";
 import { vmlinuxHeaderFor } from "../policies/vmlinux.ts";
@@ -23,7 +24,7 @@ import { SqliteDecideStore } from "../store/decisions.ts";
 import type { SqliteDeploymentStore } from "../store/deployments.ts";
 import type { SqliteVerdictStore } from "../store/verdicts.ts";
 import { requestFor } from "../verify/build.ts";
-import type { DefaultThresholds } from "../verify/types.ts";
+import type { DefaultThresholds, VerdictStore } from "../verify/types.ts";
 import { Verifier } from "../verify/verifier.ts";
 import { Autopilot, generatedSource } from "./autopilot.ts";
 import { type Fleet, openFleet } from "./fleet.ts";
@@ -62,12 +63,19 @@ export interface WiringOptions {
   kernel?: Kernel;
   /** The kernel and the deployment controller when already built (startSafely); default: built here. */
   deployment?: DeploymentStage;
+  /** Counts swaps, rollbacks, ejections, refusals and LLM calls; undefined: none kept. */
+  metrics?: DaemonMetrics;
 }
 
 export function wireStages(o: WiringOptions): Stages {
   const { config, db, host, clock, log } = o;
   const { kernel, controller, deployments, verdicts } =
     o.deployment ?? deploymentStage({ config, db, host, clock, log, kernel: o.kernel });
+  const { metrics } = o;
+  if (metrics) {
+    controller.onTransition((notice) => metrics.transition(notice));
+    controller.onKernelDisabled((reason) => metrics.kernelDisabled(reason));
+  }
   const cacheDir = config.verify.cache_dir;
   linkPrebuiltObjects(cacheDir, log);
   const compiler = new PolicyCompiler({
@@ -81,7 +89,7 @@ export function wireStages(o: WiringOptions): Stages {
   });
   const sandbox = sandboxFor(config, cacheDir, log);
   const verifier = new Verifier({
-    verdicts,
+    verdicts: metrics ? countingVerdicts(verdicts, metrics) : verdicts,
     hostKernel: kernel,
     sandbox,
     clock,
@@ -101,7 +109,7 @@ export function wireStages(o: WiringOptions): Stages {
       : []),
   ];
   let fleet: Fleet | undefined;
-  const decisions = new JournalledDecideStore(db, o.journal, () => fleet);
+  const decisions = new JournalledDecideStore(db, o.journal, () => fleet, metrics);
   fleet = openFleet({
     config: config.fleet,
     host,
@@ -157,6 +165,17 @@ export function wireStages(o: WiringOptions): Stages {
     catalogue,
     generatedDir,
     fleet,
+  };
+}
+
+/** The verifier's store, each new verdict counted on its way in (refusals by stage). */
+function countingVerdicts(verdicts: VerdictStore, metrics: DaemonMetrics): VerdictStore {
+  return {
+    getVerdict: (hash) => verdicts.getVerdict(hash),
+    putVerdict: (verdict) => {
+      verdicts.putVerdict(verdict);
+      metrics.verdict(verdict);
+    },
   };
 }
 
@@ -225,11 +244,13 @@ function cgroupId(host: Host, path: string): bigint {
 class JournalledDecideStore extends SqliteDecideStore {
   readonly #journal: Journal;
   readonly #fleet: () => Fleet | undefined;
+  readonly #metrics: DaemonMetrics | undefined;
 
-  constructor(db: Db, journal: Journal, fleet: () => Fleet | undefined) {
+  constructor(db: Db, journal: Journal, fleet: () => Fleet | undefined, metrics: DaemonMetrics | undefined) {
     super(db);
     this.#journal = journal;
     this.#fleet = fleet;
+    this.#metrics = metrics;
   }
 
   override addOutcome(outcome: Outcome): void {
@@ -249,6 +270,7 @@ class JournalledDecideStore extends SqliteDecideStore {
 
   override addCall(call: LlmCallRecord): void {
     super.addCall(call);
+    this.#metrics?.llmCall(call);
     this.#journal.record({
       type: "llm-consultation",
       provider: call.provider,

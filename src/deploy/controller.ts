@@ -1,5 +1,5 @@
 import type { Clock } from "../host/clock.ts";
-import type { Kernel } from "../kernel/types.ts";
+import type { Kernel, KernelEvent } from "../kernel/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Profile } from "../observe/types.ts";
 import type { PolicyRef } from "../policies/types.ts";
@@ -72,6 +72,7 @@ export class DeployController {
   #job: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #listeners: ((notice: TransitionNotice) => void)[] = [];
+  #kernelListeners: ((reason: string) => void)[] = [];
   #started: Promise<void> | undefined;
   /** The latest profiles, so that a decision naming a cgroup gets that cgroup's baseline too. */
   #profiles: Profile[] = [];
@@ -87,6 +88,11 @@ export class DeployController {
 
   onTransition(listener: (notice: TransitionNotice) => void): void {
     this.#listeners.push(listener);
+  }
+
+  /** The kernel's own reason each time it disabled a scheduler of ours ("runnable task stall", ...). */
+  onKernelDisabled(listener: (reason: string) => void): void {
+    this.#kernelListeners.push(listener);
   }
 
   /**
@@ -242,7 +248,9 @@ export class DeployController {
     if (phase !== "probation" && phase !== "active") return;
     try {
       const { kernel } = this.#deps;
-      this.#dispatch({ type: "kernel", status: kernel.status(), events: kernel.readEvents() });
+      const events = kernel.readEvents();
+      this.#dispatch({ type: "kernel", status: kernel.status(), events });
+      this.#tellKernelDisabled(events);
     } catch (error) {
       this.#internalError(error);
     }
@@ -362,14 +370,21 @@ export class DeployController {
   /** Passes on why the kernel disabled a scheduler (not our own detaches), once it has said so. */
   #noteKernelReason(): void {
     const events = this.#deps.kernel.readEvents();
-    const disabled = events.findLast(
-      (e) => e.kind === "disabled" && e.reason !== "unregistered from user space",
-    );
+    const disabled = this.#tellKernelDisabled(events);
     if (!disabled) return;
     const details = events.filter((e) => e.kind === "error" && e.ops === disabled.ops).map((e) => e.reason);
     const reason = details.length ? `${disabled.reason}: ${details.join("; ")}` : disabled.reason;
     this.#deps.logger.warn({ ops: disabled.ops, reason }, "deploy: the kernel disabled a scheduler");
     this.#dispatch({ type: "kernelSaid", reason });
+  }
+
+  /** The kernel's latest disable of a scheduler (not our own detach), told to the listeners. */
+  #tellKernelDisabled(events: KernelEvent[]): KernelEvent | undefined {
+    const disabled = events.findLast(
+      (e) => e.kind === "disabled" && e.reason !== "unregistered from user space",
+    );
+    if (disabled) for (const listener of this.#kernelListeners) listener(disabled.reason);
+    return disabled;
   }
 
   #internalError(error: unknown): void {

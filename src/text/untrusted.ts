@@ -1,6 +1,7 @@
 // Text from the host (cgroup paths, unit names, comm, cmdline, kernel log lines) and from the LLM
 // is hostile until cleaned for the medium it is written to: one function per medium (terminal,
-// journal MESSAGE, prompt, JSON and D-Bus). Nothing is dropped: what cannot be shown is escaped.
+// journal MESSAGE, prompt, JSON and D-Bus, Prometheus label). Nothing is dropped: what cannot be
+// shown is escaped.
 
 /**
  * Code points a terminal or a log viewer would act on or hide: C0 controls (ESC, \r, \n...), DEL,
@@ -93,6 +94,16 @@ export function forTerminalDeep<T>(value: T): T {
 export const JOURNAL_MESSAGE_MAX = 2048;
 export function forJournal(text: string): string {
   return bounded(text, JOURNAL_MESSAGE_MAX);
+}
+
+/**
+ * A Prometheus label value (a cgroup path, a kernel's reason): one line, escapes visible, short
+ * enough for a dashboard's legend. The exposition format's own quoting (\\, \", \n) is the
+ * client library's; what reaches it here has no raw control left for a reader to act on.
+ */
+export const METRIC_LABEL_MAX = 128;
+export function forMetricLabel(text: string): string {
+  return bounded(text, METRIC_LABEL_MAX);
 }
 
 /** Text for a prompt: one line, escapes visible, at most `max` characters; fence() it as data. */

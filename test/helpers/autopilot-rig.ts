@@ -12,6 +12,7 @@ import { ManualClock } from "../../src/host/clock.ts";
 import { createHost } from "../../src/host/host.ts";
 import type { JournalEvent } from "../../src/journal/events.ts";
 import { createMemoryLogger } from "../../src/log/logger.ts";
+import { DaemonMetrics } from "../../src/metrics/registry.ts";
 import type { Profile } from "../../src/observe/types.ts";
 import { defaultCacheDir, ensureSandboxKernel } from "../../src/sandbox/kernel-image.ts";
 import type { Db } from "../../src/store/db.ts";
@@ -34,6 +35,8 @@ export interface Rig {
   db: Db;
   host: ReturnType<typeof createHost>;
   config: Config;
+  /** The registry the stages count into, as schedctld's. */
+  metrics: DaemonMetrics;
   tick(profile: Profile): Promise<void>;
   until(what: string, done: () => boolean, profile?: Profile | (() => Profile)): Promise<void>;
   context: TickContext;
@@ -75,6 +78,7 @@ export async function openRig(options: RigOptions = {}): Promise<Rig> {
   const clock = new ManualClock(Date.UTC(2026, 10, 25, 12));
   const journal: JournalEvent[] = [];
   const events: ManagerEvent[] = [];
+  const metrics = new DaemonMetrics();
   const stages = wireStages({
     config,
     db,
@@ -86,6 +90,7 @@ export async function openRig(options: RigOptions = {}): Promise<Rig> {
     mode: options.mode ?? "auto",
     emit: (e) => void events.push(e),
     kernel,
+    metrics,
   });
   const posted: (() => void | Promise<void>)[] = [];
   const context: TickContext = {
@@ -117,7 +122,7 @@ export async function openRig(options: RigOptions = {}): Promise<Rig> {
     db.close();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { stages, kernel, clock, journal, events, db, host, config, tick, until, context, close };
+  return { stages, kernel, clock, journal, events, db, host, config, metrics, tick, until, context, close };
 }
 
 export function managerOver(r: Rig): DaemonManager {
@@ -132,6 +137,7 @@ export function managerOver(r: Rig): DaemonManager {
     state: () => ({
       ticks: 1,
       skippedTicks: 0,
+      lastSampleMs: undefined,
       lastSampleAt: r.clock.now(),
       profile: serviceUnderHogs(),
       phase: { signature: "sig-latency", class: "latency", since: r.clock.now() },

@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { parseIntoClientConfig } from "pg-connection-string";
+import { freePort } from "./port.ts";
 
 // A throwaway PostgreSQL cluster from Debian's binaries: initdb and pg_ctl in a temporary
 // directory, on 127.0.0.1 and a free port, password auth (scram) for TCP. Run as the postgres
@@ -92,15 +92,4 @@ export async function startPgCluster(): Promise<PgCluster> {
       rmSync(join(passwordFile, ".."), { recursive: true, force: true });
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }

@@ -43,7 +43,11 @@ beforeAll(async () => {
   writeCgroup(root, "/", { usage: 1_000_000 });
   write(root, "/sys/kernel/sched_ext/state", "disabled\n");
   file = join(dir, "etc/schedctl.toml");
-  write(dir, "etc/schedctl.toml", "[daemon]\nsample_interval_ms = 200\n[llm]\ncalls_per_hour = 7\n");
+  write(
+    dir,
+    "etc/schedctl.toml",
+    '[daemon]\nsample_interval_ms = 200\n[llm]\ncalls_per_hour = 7\n[metrics]\ntextfile = "off"\n',
+  );
   bus = await startPrivateBus({ policy: "open" });
   daemon = spawnObservingDaemon({ bus, config: file, stateDir: dir, hostRoot: root });
   daemon.stderr!.on("data", (chunk: Buffer) => {

@@ -3,6 +3,7 @@ import { kpiRatio } from "../../src/deploy/kpis.ts";
 import { managerOver, openRig, type Rig, type RigOptions } from "../helpers/autopilot-rig.ts";
 import { change, profile, serviceEased, serviceUnderHogs } from "../helpers/decide-fixtures.ts";
 import { startLlmServer } from "../helpers/llm-server.ts";
+import { metricValue } from "../helpers/metrics.ts";
 
 // Decide -> Verify -> Deploy as schedctld wires them: the real decider, the real clang and
 // static rules, the real controller and SQLite store, on a fixture host whose sched_ext sysfs
@@ -90,6 +91,15 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     expect(r.kernel.status().state).toBe("disabled");
     expect(r.stages.deployments.deployments(1)[0]).toMatchObject({ outcome: "ejected" });
     expect(r.journal.some((e) => e.type === "rollback" && e.policy === current.ref.name)).toBe(true);
+
+    // Counted as schedctld's metrics count them: one swap in, one ejection with the kernel's
+    // reason, its rollback, and the swap back to the default.
+    const count = (name: string, labels: Record<string, string>) => metricValue(r.metrics, name, labels);
+    expect(await count("schedctl_swaps_total", { kind: "deploy" })).toBe(1);
+    expect(await count("schedctl_ejections_total", { reason: "runnable task stall" })).toBe(1);
+    expect(await count("schedctl_rollbacks_total", { reason: "ejected" })).toBe(1);
+    expect(await count("schedctl_rollbacks_total", { reason: "kpi_regression" })).toBe(0);
+    expect(await count("schedctl_swaps_total", { kind: "default" })).toBe(1);
   }, 120_000);
 
   it("writes every call to the model in the journal, beside the decision it led to", async () => {
@@ -130,6 +140,26 @@ describe("the autopilot: decide -> verify -> deploy", () => {
         expect.objectContaining({ outcome: "synthesis ok", signature: "sig-latency" }),
       ]);
       expect(llm.requests).toHaveLength(2);
+      for (const stage of ["goal", "synthesis"])
+        expect(
+          await metricValue(r.metrics, "schedctl_llm_calls_total", {
+            provider: "openai",
+            stage,
+            result: "ok",
+          }),
+        ).toBe(1);
+      const tokens = (key: "tokensIn" | "tokensOut") =>
+        calls.reduce((sum, c) => sum + (c.type === "llm-consultation" ? c[key] : 0), 0);
+      expect(tokens("tokensIn")).toBeGreaterThan(0);
+      expect(
+        await metricValue(r.metrics, "schedctl_llm_tokens_total", { provider: "openai", direction: "input" }),
+      ).toBe(tokens("tokensIn"));
+      expect(
+        await metricValue(r.metrics, "schedctl_llm_tokens_total", {
+          provider: "openai",
+          direction: "output",
+        }),
+      ).toBe(tokens("tokensOut"));
       expect(r.journal.find((e) => e.type === "decision")).toMatchObject({
         chooser: "llm",
         policy: expect.stringMatching(/^latency /),
@@ -154,6 +184,11 @@ describe("the autopilot: decide -> verify -> deploy", () => {
       stage: "kernel",
     });
     expect(r.kernel.attached).toEqual([]);
+    const refusals = r.journal.filter((e) => e.type === "verification" && !e.passed).length;
+    expect(await metricValue(r.metrics, "schedctl_verifier_refusals_total", { stage: "kernel" })).toBe(
+      refusals,
+    );
+    expect(await metricValue(r.metrics, "schedctl_swaps_total", { kind: "deploy" })).toBe(0);
     expect(r.kernel.status().state).toBe("disabled");
     const [again, refused] = r.stages.decisions.recentDecisions(2);
     expect(r.stages.decisions.outcomeOfDecision(refused!.id)).toMatchObject({
@@ -207,6 +242,8 @@ describe("the autopilot: decide -> verify -> deploy", () => {
     const back = await manager.rollback();
     expect(back).toMatchObject({ from: "fifo", to: null });
     expect(r.kernel.status().state).toBe("disabled");
+    expect(await metricValue(r.metrics, "schedctl_rollbacks_total", { reason: "operator" })).toBe(1);
+    expect(await metricValue(r.metrics, "schedctl_swaps_total", { kind: "default" })).toBe(1);
     await expect(manager.switchPolicy("nope", {})).rejects.toMatchObject({ kind: "not-found" });
     await manager.setMode("observe");
     await expect(manager.switchPolicy("fifo", {})).rejects.toMatchObject({ kind: "refused" });

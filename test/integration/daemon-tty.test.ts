@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +13,18 @@ const DAEMON = join(import.meta.dirname, "../../src/daemon/main.ts");
 let dir: string;
 
 function daemonArgs(stateDir: string): string[] {
-  return [DAEMON, "--foreground", "--host-root", join(dir, "host"), "--state-dir", stateDir, "--bus", "none"];
+  return [
+    DAEMON,
+    "--foreground",
+    "--config",
+    join(dir, "schedctl.toml"),
+    "--host-root",
+    join(dir, "host"),
+    "--state-dir",
+    stateDir,
+    "--bus",
+    "none",
+  ];
 }
 const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
 const env = { ...process.env, NO_COLOR: "1", SCHEDCTL_LOG_FORMAT: "" };
@@ -29,6 +40,8 @@ beforeAll(() => {
     blocked: 0,
   });
   writeCgroup(join(dir, "host"), "/", { usage: 1_000_000 });
+  // This machine's node_exporter directory is not the fixture host's.
+  writeFileSync(join(dir, "schedctl.toml"), '[metrics]\ntextfile = "off"\n');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

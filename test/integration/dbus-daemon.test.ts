@@ -37,7 +37,7 @@ beforeAll(async () => {
   write(root, `${SCHED_EXT}/state`, "enabled\n");
   write(root, `${SCHED_EXT}/root/ops`, "scx_rusty\n");
   write(root, `${SCHED_EXT}/enable_seq`, "3\n");
-  write(dir, "etc/schedctl.toml", "[daemon]\nsample_interval_ms = 200\n");
+  write(dir, "etc/schedctl.toml", '[daemon]\nsample_interval_ms = 200\n[metrics]\ntextfile = "off"\n');
   bus = await startPrivateBus({ policy: "open" });
   notify = bindDatagramSink(dir, "notify");
   daemon = spawnObservingDaemon({

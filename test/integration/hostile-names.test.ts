@@ -48,7 +48,7 @@ beforeAll(async () => {
   );
   writeFileSync(join(cgroupDir, "cgroup.procs"), `${hog.pid}\n`);
   const config = join(dir, "schedctl.toml");
-  writeFileSync(config, "[daemon]\nsample_interval_ms = 200\n");
+  writeFileSync(config, '[daemon]\nsample_interval_ms = 200\n[metrics]\ntextfile = "off"\n');
   bus = await startPrivateBus({ policy: "open" });
   daemon = spawnObservingDaemon({
     bus,

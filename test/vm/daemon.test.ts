@@ -113,6 +113,27 @@ describeVm(
       expect(consoleLine(run.console, "STOPPED", "planner")).toMatch(/^disabled\s+links=0$/);
     });
 
+    it("counts the swap in its node_exporter textfile: the deploy counter went up while the loads ran", () => {
+      const swaps = (tag: string) =>
+        Number(
+          new RegExp(`^${tag} planner schedctl_swaps_total\\{kind="deploy"\\} (\\d+)\\s*$`, "m").exec(
+            run.console,
+          )?.[1],
+        );
+      const before = swaps("METRICS-BEFORE");
+      const after = swaps("METRICS-AFTER");
+      expect(before, consoleTail(run, 60)).toBeGreaterThanOrEqual(0);
+      expect(after, consoleTail(run, 60)).toBeGreaterThan(before);
+      console.log(
+        `textfile: schedctl_swaps_total{kind="deploy"} ${before} before the loads, ${after} at the end`,
+      );
+      // Never more than the deployments the store holds that reached the kernel.
+      const [report] = resultsOf<Report>(run, "daemon");
+      expect(after).toBeLessThanOrEqual(
+        report!.deployments.filter((d) => d.outcome !== "swap_failed").length,
+      );
+    });
+
     it("gets a generated policy through the repair loop, verifies, deploys it and sees it pass probation", () => {
       const [report] = resultsOf<Report & { consultations: { status: string; calls: number }[] }>(
         run,

@@ -28,6 +28,7 @@ describe("the daemon's watchdog", () => {
       state: () => ({
         ticks: 1,
         skippedTicks: 0,
+        lastSampleMs: undefined,
         lastSampleAt: undefined,
         profile: undefined,
         phase: undefined,

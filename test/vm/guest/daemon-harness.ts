@@ -173,7 +173,7 @@ export function transpileForGuest(out: string, testFiles: string[]): VmFile[] {
 
 export interface DaemonRun {
   name: string;
-  /** schedctl.toml for this run (state_dir and cache_dir are set by the harness). */
+  /** schedctl.toml for this run (state_dir, cache_dir and the metrics textfile are set by the harness). */
   config: string;
   /** Shell run before the daemon starts (e.g. the scripted LLM server). */
   before?: string;
@@ -195,7 +195,11 @@ export interface DaemonRun {
 export function daemonScript(runs: DaemonRun[]): string {
   const body = runs.map((r) => {
     const state = `${GUEST_DIR}/state-${r.name}`;
-    const config = `[daemon]\nstate_dir = "${state}"\n${r.config}\n[verify]\ncache_dir = "${GUEST_CACHE}"\ndynamic = "probation-only"\n`;
+    const metrics = `${state}/schedctl.prom`;
+    const config = `[daemon]\nstate_dir = "${state}"\n${r.config}\n[verify]\ncache_dir = "${GUEST_CACHE}"\ndynamic = "probation-only"\n[metrics]\ntextfile = "${metrics}"\n`;
+    // The deploy counters and state in the daemon's textfile, as node_exporter would read them.
+    const showMetrics = (tag: string) =>
+      `grep -E '^schedctl_(swaps|rollbacks|ejections)_total|^schedctl_(policy_info|deploy_state)' ${metrics} 2>/dev/null | sed 's/^/${tag} ${r.name} /'`;
     return `echo "== daemon run ${r.name}"
 mkdir -p ${state}
 cat > ${state}/schedctl.toml <<'CONFIG_EOF'
@@ -207,11 +211,13 @@ node ${GUEST_JS}/src/daemon/main.js --foreground --config ${state}/schedctl.toml
 waitlog /tmp/${r.name}.log 'first phase' 240 || echo "RUN ${r.name}: no first phase"
 sleep ${r.settleSeconds ?? 35}
 echo "LOADS ${r.name} $(cut -d' ' -f1 /proc/uptime)"
+${showMetrics("METRICS-BEFORE")}
 FROM=$(($(wc -l < /tmp/${r.name}.log) + 1))
 ${r.load}
 waitlog /tmp/${r.name}.log '${r.until}' ${r.untilSeconds} $FROM || echo "RUN ${r.name}: timed out waiting for ${r.until}"
 echo "KERNEL ${r.name} $(cat /sys/kernel/sched_ext/state) $(cat /sys/kernel/sched_ext/root/ops 2>/dev/null)"
 kill -TERM $DAEMON; wait $DAEMON; echo "EXIT ${r.name} $?"
+${showMetrics("METRICS-AFTER")}
 echo "STOPPED ${r.name} $(cat /sys/kernel/sched_ext/state) $(cat /sys/kernel/sched_ext/root/ops 2>/dev/null) links=$(ls /sys/fs/bpf/schedctl 2>/dev/null | wc -l)"
 for p in $LOADS; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; LOADS=""
 ${r.after ?? ""}
