@@ -31,7 +31,10 @@ const GuestPath = z
   .regex(/^\/[^\s'"`$\\]+$/, "expected an absolute guest path without spaces or quotes");
 
 const ParserKpi = z.strictObject({
-  parser: z.enum(Object.keys(PARSERS) as [string, ...string[]]),
+  parser: z.enum(Object.keys(PARSERS) as [string, ...string[]], {
+    error: (issue) =>
+      `expected a built-in parser (${Object.keys(PARSERS).join(", ")}), got ${JSON.stringify(issue.input)}`,
+  }),
   metric: z.string(),
   /** The guest file the command writes its report to (default: its stdout and stderr). */
   output: GuestPath.optional(),
@@ -145,6 +148,30 @@ function formatPath(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("");
 }
 
+/**
+ * Where an issue sits and what was expected, in the file's terms. A KPI's issue comes from the
+ * one kind of KPI its keys belong to (zod tries them all); an unknown key is named as such.
+ */
+function explain(
+  issue: z.core.$ZodIssue,
+  at: readonly PropertyKey[] = [],
+): { path: PropertyKey[]; what: string } {
+  const path = [...at, ...issue.path];
+  if (issue.code === "unrecognized_keys")
+    return { path: [...path, issue.keys[0]!], what: `unknown key ${issue.keys.join(", ")}` };
+  if (issue.code === "invalid_union") {
+    const fitting = issue.errors.filter(
+      (branch) => !branch.some((i) => i.code === "unrecognized_keys" && i.path.length === 0),
+    );
+    if (fitting.length === 1 && fitting[0]![0]) return explain(fitting[0]![0], path);
+  }
+  if (issue.code === "invalid_key" && issue.issues[0])
+    return { path, what: `${issue.issues[0].message}, got ${JSON.stringify(String(path.at(-1)))}` };
+  if (issue.code === "invalid_type" && / received undefined$/.test(issue.message))
+    return { path, what: `missing, expected ${issue.expected}` };
+  return { path, what: issue.message.replace(/^Invalid (input|option): /, "") };
+}
+
 /** The day in a TOML text, checked; `path` names it in errors and anchors its files. */
 export function parseDayFile(text: string, path: string): DayFile {
   const fail = (where: string, what: string) => new DayFileError(`${path}: ${where}: ${what}`);
@@ -152,14 +179,14 @@ export function parseDayFile(text: string, path: string): DayFile {
   try {
     raw = parseToml(text);
   } catch (error) {
-    throw fail("not TOML", (error as Error).message.split("\n")[0]!);
+    const { line, column } = error as { line?: number; column?: number };
+    const message = (error as Error).message.split("\n")[0]!.replace(/^Invalid TOML document: /, "");
+    throw fail(line === undefined ? "not TOML" : `not TOML at line ${line}, column ${column ?? 1}`, message);
   }
   const parsed = DayFileSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
-    const message = keys.length ? `unknown key ${keys.join(", ")}` : issue.message;
-    throw fail(place(keys.length ? [...issue.path, keys[0]!] : issue.path), message);
+    const { path: at, what } = explain(parsed.error.issues[0]!);
+    throw fail(place(at), what);
   }
   const day = parsed.data;
   const names = Object.keys(day.phases);
@@ -171,11 +198,14 @@ export function parseDayFile(text: string, path: string): DayFile {
   for (const [name, phase] of Object.entries(day.phases)) {
     const at = (key: string) => place(["phases", name, key]);
     if (phase.run === undefined) {
-      for (const key of ["unit", "kpi"] as const)
-        if (phase[key] !== undefined)
-          throw fail(at(key), "expected no unit or kpi in a phase without run (an idle phase)");
-      if (phase.background.length)
-        throw fail(at("background"), "expected no background load in a phase without run");
+      const given = (["unit", "kpi", "also", "background", "files"] as const).filter((key) =>
+        Array.isArray(phase[key]) ? (phase[key] as unknown[]).length > 0 : phase[key] !== undefined,
+      );
+      if (given.length)
+        throw fail(
+          at("run"),
+          `expected the command the phase runs in rounds (it has ${given.join(", ")}; a phase without run is idle and has none of them)`,
+        );
       continue;
     }
     if (phase.unit === undefined) throw fail(at("unit"), "expected the cgroup path the command runs in");

@@ -59,8 +59,11 @@ describe("a day file", () => {
       );
   });
 
-  it("refuses what is not TOML, naming the file", () => {
-    expect(refused("[schedule\norder = 1")).toMatch(/^my\.toml: not TOML: /);
+  it("refuses what is not TOML, naming the file and the line", () => {
+    expect(refused("[schedule\norder = 1")).toMatch(/^my\.toml: not TOML at line 1, column \d+: \S/);
+    expect(refused(GOOD.replace('order = ["rest", "svc"]', 'order = ["rest", "svc"'))).toMatch(
+      /^my\.toml: not TOML at line 5, column 1: \S/,
+    );
   });
 
   it("refuses a missing or mistyped top-level key", () => {
@@ -72,8 +75,27 @@ describe("a day file", () => {
     expect(refused(GOOD.replace("seconds = 5", 'seconds = "five"'))).toMatch(
       /^my\.toml: phase "rest": key seconds: .*expected number/,
     );
+    expect(refused(GOOD.replace("seconds = 5", "seconds = 5.5"))).toBe(
+      'my.toml: phase "rest": key seconds: expected int, received number',
+    );
     expect(refused(GOOD.replace("unit = ", "units = "))).toBe(
       'my.toml: phase "svc": key units: unknown key units',
+    );
+    expect(refused(GOOD.replace("phases.rest]", "phases.Rest]"))).toBe(
+      'my.toml: phase "Rest": expected a name of a-z, 0-9, _ and -, starting with a letter, got "Rest"',
+    );
+  });
+
+  it("refuses a background load of the wrong shape, naming its place in the phase", () => {
+    const withBackground = (load: string) => GOOD.replace(/(kpi = .*)/, `$1\nbackground = [${load}]`);
+    expect(refused(withBackground('{ unit = "user.slice/hogs.scope" }'))).toBe(
+      'my.toml: phase "svc": key background[0].run: missing, expected string',
+    );
+    expect(refused(withBackground('{ unit = "a.slice", run = "x", repeat = "yes" }'))).toBe(
+      'my.toml: phase "svc": key background[0].repeat: expected boolean, received string',
+    );
+    expect(refused(withBackground('{ unit = "a.slice", run = "x", every = 2 }'))).toBe(
+      'my.toml: phase "svc": key background[0].every: unknown key every',
     );
   });
 
@@ -87,8 +109,17 @@ describe("a day file", () => {
     expect(refused(GOOD.replace(/kpi = .*/, 'kpi = { wall = "yes" }'))).toMatch(
       /^my\.toml: phase "svc": key kpi: expected \{ parser = /,
     );
-    expect(refused(GOOD.replace(/kpi = .*/, 'kpi = { parser = "nope", metric = "x" }'))).toMatch(
-      /^my\.toml: phase "svc": key kpi/,
+    expect(refused(GOOD.replace(/kpi = .*/, 'kpi = { parser = "nope", metric = "x" }'))).toBe(
+      'my.toml: phase "svc": key kpi.parser: expected a built-in parser (wakelat, buildsim, batchsim, cyclictest), got "nope"',
+    );
+    expect(refused(GOOD.replace(/kpi = .*/, 'kpi = { parser = "cyclictest" }'))).toBe(
+      'my.toml: phase "svc": key kpi.metric: missing, expected string',
+    );
+    expect(refused(GOOD.replace(/better = "lower"/, 'better = "less"'))).toBe(
+      'my.toml: phase "svc": key kpi.better: expected one of "lower"|"higher"',
+    );
+    expect(refused(GOOD.replace(/kpi = .*/, "kpi = { wall_time = false }"))).toBe(
+      'my.toml: phase "svc": key kpi.wall_time: expected true',
     );
     expect(refused(GOOD.replace(/kpi = .*/, 'kpi = { parser = "cyclictest", metric = "p42_us" }'))).toBe(
       'my.toml: phase "svc": key kpi.metric: expected one of p50_us, p99_us, max_us (parser cyclictest), got "p42_us"',
@@ -98,15 +129,21 @@ describe("a day file", () => {
     ).toBe('my.toml: phase "svc": key kpi.regex: expected a regular expression with one capture group');
   });
 
-  it("refuses a phase of work without its unit or KPI, and an idle phase with a KPI", () => {
+  it("refuses a phase of work without its command, unit or KPI", () => {
+    expect(refused(GOOD.replace('run = "my-bench --seconds={seconds}"\n', ""))).toBe(
+      'my.toml: phase "svc": key run: expected the command the phase runs in rounds (it has unit, kpi; a phase without run is idle and has none of them)',
+    );
+    expect(refused(GOOD.replace("my-bench --seconds={seconds}", "  "))).toBe(
+      'my.toml: phase "svc": key run: expected a command',
+    );
     expect(refused(GOOD.replace('unit = "system.slice/my.service"\n', ""))).toBe(
       'my.toml: phase "svc": key unit: expected the cgroup path the command runs in',
     );
     expect(refused(GOOD.replace(/kpi = .*\n/, ""))).toBe(
       'my.toml: phase "svc": key kpi: expected the KPI read from each round of run',
     );
-    expect(refused(GOOD.replace("seconds = 5", "seconds = 5\nkpi = { wall_time = true }"))).toMatch(
-      /^my\.toml: phase "rest": key kpi: expected no unit or kpi in a phase without run/,
+    expect(refused(GOOD.replace("seconds = 5", "seconds = 5\nkpi = { wall_time = true }"))).toBe(
+      'my.toml: phase "rest": key run: expected the command the phase runs in rounds (it has kpi; a phase without run is idle and has none of them)',
     );
   });
 

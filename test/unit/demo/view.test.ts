@@ -250,6 +250,23 @@ describe("schedctl demo", () => {
     expect(err.text()).toContain("get it with: SCHEDCTL_CACHE_DIR=");
   });
 
+  it("refuses a bad day file before anything else, even before looking for the kernel", async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, "day.toml"),
+      '[schedule]\norder = ["svc"]\n[phases.svc]\nunit = "a.slice"\nrun = "x"\n',
+    );
+    const err = capture();
+    const status = await demo(["--day", join(dir, "day.toml"), "--cache-dir", tempDir()], {
+      out: capture().stream,
+      err: err.stream,
+    });
+    expect(status).toBe(2);
+    expect(err.text()).toBe(
+      `${join(dir, "day.toml")}: phase "svc": key kpi: expected the KPI read from each round of run\n`,
+    );
+  });
+
   it("refuses bad options with its usage", async () => {
     const err = capture();
     expect(await demo(["--phase-seconds", "2"], { out: capture().stream, err: err.stream })).toBe(2);
