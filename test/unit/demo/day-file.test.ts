@@ -59,104 +59,140 @@ describe("a day file", () => {
       );
   });
 
-  it("refuses what is not TOML, naming the file and the line", () => {
-    expect(refused("[schedule\norder = 1")).toMatch(/^my\.toml: not TOML at line 1, column \d+: \S/);
-    expect(refused(GOOD.replace('order = ["rest", "svc"]', 'order = ["rest", "svc"'))).toMatch(
+  const kpi = (text: string) => GOOD.replace(/kpi = .*/, `kpi = ${text}`);
+  const background = (load: string) => GOOD.replace(/(kpi = .*)/, `$1\nbackground = [${load}]`);
+  const idleHas =
+    "expected the command the phase runs in rounds (it has HAS; a phase without run is idle and has none of them)";
+  // [what is wrong, the day file, the message]
+  const refusals: [string, string, string | RegExp][] = [
+    ["text that is not TOML", "[schedule\norder = 1", /^my\.toml: not TOML at line 1, column \d+: \S/],
+    [
+      "an unclosed array, at the line it is noticed",
+      GOOD.replace('order = ["rest", "svc"]', 'order = ["rest", "svc"'),
       /^my\.toml: not TOML at line 5, column 1: \S/,
-    );
-  });
-
-  it("refuses a missing or mistyped top-level key", () => {
-    expect(refused("[phases.a]\nseconds = 3\n")).toMatch(/^my\.toml: key schedule: .*expected object/);
-    expect(refused(`bogus = 1\n${GOOD}`)).toBe("my.toml: key bogus: unknown key bogus");
-  });
-
-  it("refuses a phase's key of the wrong type, naming the phase and the key", () => {
-    expect(refused(GOOD.replace("seconds = 5", 'seconds = "five"'))).toMatch(
-      /^my\.toml: phase "rest": key seconds: .*expected number/,
-    );
-    expect(refused(GOOD.replace("seconds = 5", "seconds = 5.5"))).toBe(
+    ],
+    ["a missing [schedule]", "[phases.a]\nseconds = 3\n", /^my\.toml: key schedule: .*expected object/],
+    ["an unknown top-level key", `bogus = 1\n${GOOD}`, "my.toml: key bogus: unknown key bogus"],
+    [
+      "a phase's key of the wrong type",
+      GOOD.replace("seconds = 5", 'seconds = "five"'),
+      'my.toml: phase "rest": key seconds: expected number, received string',
+    ],
+    [
+      "a fraction of a second",
+      GOOD.replace("seconds = 5", "seconds = 5.5"),
       'my.toml: phase "rest": key seconds: expected int, received number',
-    );
-    expect(refused(GOOD.replace("unit = ", "units = "))).toBe(
+    ],
+    [
+      "an unknown key in a phase",
+      GOOD.replace("unit = ", "units = "),
       'my.toml: phase "svc": key units: unknown key units',
-    );
-    expect(refused(GOOD.replace("phases.rest]", "phases.Rest]"))).toBe(
+    ],
+    [
+      "a phase name that is not a name",
+      GOOD.replace("phases.rest]", "phases.Rest]"),
       'my.toml: phase "Rest": expected a name of a-z, 0-9, _ and -, starting with a letter, got "Rest"',
-    );
-  });
-
-  it("refuses a background load of the wrong shape, naming its place in the phase", () => {
-    const withBackground = (load: string) => GOOD.replace(/(kpi = .*)/, `$1\nbackground = [${load}]`);
-    expect(refused(withBackground('{ unit = "user.slice/hogs.scope" }'))).toBe(
-      'my.toml: phase "svc": key background[0].run: missing, expected string',
-    );
-    expect(refused(withBackground('{ unit = "a.slice", run = "x", repeat = "yes" }'))).toBe(
-      'my.toml: phase "svc": key background[0].repeat: expected boolean, received string',
-    );
-    expect(refused(withBackground('{ unit = "a.slice", run = "x", every = 2 }'))).toBe(
-      'my.toml: phase "svc": key background[0].every: unknown key every',
-    );
-  });
-
-  it("refuses a unit that is not a cgroup path", () => {
-    expect(refused(GOOD.replace("system.slice/my.service", "../etc; rm -rf /"))).toMatch(
+    ],
+    [
+      "a unit that is not a cgroup path",
+      GOOD.replace("system.slice/my.service", "../etc; rm -rf /"),
       /^my\.toml: phase "svc": key unit: expected a cgroup path/,
-    );
-  });
-
-  it("refuses a KPI of no known kind, an unknown parser and a figure the parser does not give", () => {
-    expect(refused(GOOD.replace(/kpi = .*/, 'kpi = { wall = "yes" }'))).toMatch(
+    ],
+    [
+      "a background load without its command",
+      background('{ unit = "user.slice/hogs.scope" }'),
+      'my.toml: phase "svc": key background[0].run: missing, expected string',
+    ],
+    [
+      "a background load's key of the wrong type",
+      background('{ unit = "a.slice", run = "x", repeat = "yes" }'),
+      'my.toml: phase "svc": key background[0].repeat: expected boolean, received string',
+    ],
+    [
+      "an unknown key in a background load",
+      background('{ unit = "a.slice", run = "x", every = 2 }'),
+      'my.toml: phase "svc": key background[0].every: unknown key every',
+    ],
+    [
+      "a KPI of no known kind",
+      kpi('{ wall = "yes" }'),
       /^my\.toml: phase "svc": key kpi: expected \{ parser = /,
-    );
-    expect(refused(GOOD.replace(/kpi = .*/, 'kpi = { parser = "nope", metric = "x" }'))).toBe(
+    ],
+    [
+      "an unknown parser",
+      kpi('{ parser = "nope", metric = "x" }'),
       'my.toml: phase "svc": key kpi.parser: expected a built-in parser (wakelat, buildsim, batchsim, cyclictest), got "nope"',
-    );
-    expect(refused(GOOD.replace(/kpi = .*/, 'kpi = { parser = "cyclictest" }'))).toBe(
+    ],
+    [
+      "a parser without its figure",
+      kpi('{ parser = "cyclictest" }'),
       'my.toml: phase "svc": key kpi.metric: missing, expected string',
-    );
-    expect(refused(GOOD.replace(/better = "lower"/, 'better = "less"'))).toBe(
-      'my.toml: phase "svc": key kpi.better: expected one of "lower"|"higher"',
-    );
-    expect(refused(GOOD.replace(/kpi = .*/, "kpi = { wall_time = false }"))).toBe(
-      'my.toml: phase "svc": key kpi.wall_time: expected true',
-    );
-    expect(refused(GOOD.replace(/kpi = .*/, 'kpi = { parser = "cyclictest", metric = "p42_us" }'))).toBe(
+    ],
+    [
+      "a figure the parser does not give",
+      kpi('{ parser = "cyclictest", metric = "p42_us" }'),
       'my.toml: phase "svc": key kpi.metric: expected one of p50_us, p99_us, max_us (parser cyclictest), got "p42_us"',
-    );
-    expect(
-      refused(GOOD.replace(/kpi = .*/, 'kpi = { regex = "p99=[0-9]+", metric = "x", better = "lower" }')),
-    ).toBe('my.toml: phase "svc": key kpi.regex: expected a regular expression with one capture group');
-  });
-
-  it("refuses a phase of work without its command, unit or KPI", () => {
-    expect(refused(GOOD.replace('run = "my-bench --seconds={seconds}"\n', ""))).toBe(
-      'my.toml: phase "svc": key run: expected the command the phase runs in rounds (it has unit, kpi; a phase without run is idle and has none of them)',
-    );
-    expect(refused(GOOD.replace("my-bench --seconds={seconds}", "  "))).toBe(
+    ],
+    [
+      "a direction that is neither",
+      GOOD.replace('better = "lower"', 'better = "less"'),
+      'my.toml: phase "svc": key kpi.better: expected one of "lower"|"higher"',
+    ],
+    [
+      "a wall time turned off",
+      kpi("{ wall_time = false }"),
+      'my.toml: phase "svc": key kpi.wall_time: expected true',
+    ],
+    [
+      "a regex without a capture group",
+      kpi('{ regex = "p99=[0-9]+", metric = "x", better = "lower" }'),
+      'my.toml: phase "svc": key kpi.regex: expected a regular expression with one capture group',
+    ],
+    [
+      "a phase of work without its command",
+      GOOD.replace('run = "my-bench --seconds={seconds}"\n', ""),
+      `my.toml: phase "svc": key run: ${idleHas.replace("HAS", "unit, kpi")}`,
+    ],
+    [
+      "an empty command",
+      GOOD.replace("my-bench --seconds={seconds}", "  "),
       'my.toml: phase "svc": key run: expected a command',
-    );
-    expect(refused(GOOD.replace('unit = "system.slice/my.service"\n', ""))).toBe(
+    ],
+    [
+      "a command without its unit",
+      GOOD.replace('unit = "system.slice/my.service"\n', ""),
       'my.toml: phase "svc": key unit: expected the cgroup path the command runs in',
-    );
-    expect(refused(GOOD.replace(/kpi = .*\n/, ""))).toBe(
+    ],
+    [
+      "a command without its KPI",
+      GOOD.replace(/kpi = .*\n/, ""),
       'my.toml: phase "svc": key kpi: expected the KPI read from each round of run',
-    );
-    expect(refused(GOOD.replace("seconds = 5", "seconds = 5\nkpi = { wall_time = true }"))).toBe(
-      'my.toml: phase "rest": key run: expected the command the phase runs in rounds (it has kpi; a phase without run is idle and has none of them)',
-    );
-  });
-
-  it("refuses a schedule or a summary naming a phase the file does not have", () => {
-    expect(refused(GOOD.replace('order = ["rest", "svc"]', 'order = ["rest", "svx"]'))).toBe(
+    ],
+    [
+      "an idle phase with a KPI",
+      GOOD.replace("seconds = 5", "seconds = 5\nkpi = { wall_time = true }"),
+      `my.toml: phase "rest": key run: ${idleHas.replace("HAS", "kpi")}`,
+    ],
+    [
+      "a schedule naming a phase the file does not have",
+      GOOD.replace('order = ["rest", "svc"]', 'order = ["rest", "svx"]'),
       'my.toml: key schedule.order[1]: expected one of the phases (rest, svc), got "svx"',
-    );
-    expect(refused(GOOD.replace('svc_ratio = { phase = "svc" }', 'svc_ratio = { phase = "rest" }'))).toBe(
+    ],
+    [
+      "a summary of a phase without a KPI",
+      GOOD.replace('svc_ratio = { phase = "svc" }', 'svc_ratio = { phase = "rest" }'),
       'my.toml: key summary.svc_ratio.phase: expected a phase with a KPI, "rest" has none',
-    );
-    expect(refused(GOOD.replace('{ phase = "svc" }', '{ phase = "svc", metric = "p50_ms" }'))).toBe(
+    ],
+    [
+      "a summary of a figure the phase does not give",
+      GOOD.replace('{ phase = "svc" }', '{ phase = "svc", metric = "p50_ms" }'),
       'my.toml: key summary.svc_ratio.metric: expected one of p99_ms, got "p50_ms"',
-    );
+    ],
+  ];
+
+  it.each(refusals)("refuses %s, naming the file, the phase and the key", (_, text, message) => {
+    if (typeof message === "string") expect(refused(text)).toBe(message);
+    else expect(refused(text)).toMatch(message);
   });
 
   it("refuses a file to copy into the guest that is not there, and resolves it beside the day file", () => {
