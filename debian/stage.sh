@@ -13,6 +13,7 @@ mkdir -p "$app/node/bin"
 echo "stage: JavaScript" >&2
 tsc -p debian/tsconfig.build.json --outDir "$app"
 cp -r bpf "$app/bpf"
+cp -r days "$app/days"
 find "$app/bpf" -name '*.o' -delete
 
 echo "stage: production node_modules against $(node --version)" >&2

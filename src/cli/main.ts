@@ -31,7 +31,7 @@ const COMMANDS: Record<string, Command> = {
   },
   demo: {
     usage:
-      "schedctl demo [--phase-seconds N] [--repetitions N] [--seed N] [--out DIR] [--eject] [--llm] [--cache-dir DIR]",
+      "schedctl demo [--day FILE] [--phase-seconds N] [--repetitions N] [--seed N] [--out DIR] [--eject] [--llm] [--cache-dir DIR]",
     summary: "run a day of workloads in the sched_ext VM and watch schedctl work (local; needs qemu)",
     // Loaded on use: the VM harness is heavy and no other command needs it.
     run: async (args) => (await import("../demo/demo.ts")).demo(args),

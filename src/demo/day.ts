@@ -1,22 +1,16 @@
-// The day: a scripted, seeded sequence of workload phases, each in the cgroup a real unit would
+import type { VmFile } from "../sandbox/types.ts";
+import type { DayFile, PhaseSpec } from "./day-file.ts";
+
+// The day: a day file's phases laid out in a seeded order, each in the cgroup a real unit would
 // have, and the schedule of runs (the kernel default, day 1, the learned day) that one VM boot
 // goes through. Pure data: the guest script is written from it and the report reads it back.
-
-export type PhaseKind = "idle" | "latency" | "build" | "batch" | "mixed";
-
-/** The units the phases run in (cgroup v2 paths below the mount). */
-export const UNITS = {
-  service: "system.slice/api.service",
-  build: "user.slice/build.scope",
-  batch: "batch.slice/jobs.service",
-  /** The CPU hogs the service competes with in the latency phase. */
-  hogs: "user.slice/hogs.scope",
-} as const;
 
 export interface DayPhase {
   /** Position in the day, from 0. */
   index: number;
-  kind: PhaseKind;
+  /** The phase's name in the day file. */
+  name: string;
+  spec: PhaseSpec;
   /** Seconds the phase lasts; its loads repeat in rounds until then. */
   seconds: number;
   /** The phase was seen earlier in the same day (a second sight tests reuse). */
@@ -27,36 +21,58 @@ export interface DayPhase {
 
 export interface DayOptions {
   seed: number;
-  /** Length of each non-idle phase. */
+  /** Length of each phase the day file gives no length of its own. */
   phaseSeconds: number;
-  idleSeconds: number;
   /** Quiet seconds between two phases of work (none after an idle phase). */
   pauseSeconds?: number;
-  /** Each phase once (CI's short day) instead of a day whose phases recur. */
+  /** The first pass alone (CI's short day) instead of a day whose phases recur. */
   short?: boolean;
 }
 
-const FIRST_SIGHT: readonly PhaseKind[] = ["latency", "build", "batch", "mixed"];
+/** A phase without a command of its own: the machine rests. */
+export const isIdle = (phase: { spec: PhaseSpec }) => phase.spec.run === undefined;
 
 /**
- * idle, then each kind of work once; the full day then brings back three of them in a seeded
- * order, so day 1 already meets a phase a second time.
+ * The file's order, then (unless short) its phases met again in a seeded order, so day 1
+ * already meets a phase a second time.
  */
-export function buildDay(options: DayOptions): DayPhase[] {
-  const kinds: PhaseKind[] = ["idle", ...FIRST_SIGHT];
-  if (!options.short) kinds.push(...shuffle<PhaseKind>(["latency", "build", "batch"], options.seed));
-  const seen = new Set<PhaseKind>();
-  return kinds.map((kind, index) => {
-    const recurring = seen.has(kind) && kind !== "idle";
-    seen.add(kind);
+export function buildDay(file: DayFile, options: DayOptions): DayPhase[] {
+  const names = [...file.schedule.order];
+  if (!options.short) names.push(...shuffle(file.schedule.again, options.seed));
+  const seen = new Set<string>();
+  return names.map((name, index) => {
+    const spec = file.phases[name]!;
+    const recurring = seen.has(name) && spec.run !== undefined;
+    seen.add(name);
+    const previous = index > 0 ? file.phases[names[index - 1]!] : undefined;
     return {
       index,
-      kind,
-      seconds: kind === "idle" ? options.idleSeconds : options.phaseSeconds,
+      name,
+      spec,
+      seconds: spec.seconds ?? options.phaseSeconds,
       recurring,
-      pauseSeconds: index > 0 && kinds[index - 1] !== "idle" ? (options.pauseSeconds ?? 0) : 0,
+      pauseSeconds: previous?.run !== undefined ? (options.pauseSeconds ?? 0) : 0,
     };
   });
+}
+
+/** Every unit the day's commands run in, in the order the day first uses them. */
+export function dayUnits(file: DayFile): string[] {
+  const units = new Set<string>();
+  for (const name of [...file.schedule.order, ...file.schedule.again]) {
+    const spec = file.phases[name]!;
+    if (spec.unit) units.add(spec.unit);
+    for (const b of spec.background) units.add(b.unit);
+  }
+  return [...units];
+}
+
+/** The files the day copies into the guest. */
+export function dayFiles(file: DayFile): VmFile[] {
+  const files = new Map<string, VmFile>();
+  for (const spec of Object.values(file.phases))
+    for (const f of spec.files) files.set(f.guest, { hostPath: f.host, guestPath: f.guest });
+  return [...files.values()];
 }
 
 /** How the daemon runs for a whole day. */
@@ -96,7 +112,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-function shuffle<T>(items: T[], seed: number): T[] {
+function shuffle<T>(items: readonly T[], seed: number): T[] {
   const random = seededRandom(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {

@@ -4,7 +4,8 @@ import { parseArgs } from "node:util";
 import { createLogger } from "../log/logger.ts";
 import { defaultCacheDir } from "../sandbox/kernel-image.ts";
 import { forTerminal, forTerminalBlock } from "../text/untrusted.ts";
-import { buildDay, buildSchedule, type DayOptions, type ScheduledRun } from "./day.ts";
+import { buildDay, buildSchedule, type DayOptions, isIdle, type ScheduledRun } from "./day.ts";
+import { BUILTIN_DAY, type DayFile, DayFileError, loadDayFile } from "./day-file.ts";
 import type { DayEvent } from "./events.ts";
 import { LiveView } from "./live.ts";
 import { PreflightError } from "./preflight.ts";
@@ -15,7 +16,7 @@ import { dayFailure, runDay } from "./run.ts";
 // the timeline picture. Shorter than the bench: one default run, day 1 and one learned day.
 
 export const DEMO_USAGE =
-  "schedctl demo [--phase-seconds N] [--repetitions N] [--seed N] [--out DIR] [--eject] [--llm] [--cache-dir DIR]";
+  "schedctl demo [--day FILE] [--phase-seconds N] [--repetitions N] [--seed N] [--out DIR] [--eject] [--llm] [--cache-dir DIR]";
 
 export interface DemoIo {
   out: NodeJS.WritableStream & { isTTY?: boolean };
@@ -31,6 +32,7 @@ export async function demo(
     ({ values } = parseArgs({
       args: argv,
       options: {
+        day: { type: "string", default: BUILTIN_DAY },
         "phase-seconds": { type: "string", default: "15" },
         repetitions: { type: "string", default: "1" },
         seed: { type: "string", default: "1" },
@@ -59,30 +61,49 @@ export async function demo(
     );
     return 2;
   }
-  const day: DayOptions = { seed, phaseSeconds, idleSeconds: 12, pauseSeconds: 5 };
+  const file = readDay(values.day as string, io.err);
+  if (!file) return 2;
+  const day: DayOptions = { seed, phaseSeconds, pauseSeconds: 5 };
   const runs = buildSchedule(repetitions);
   const result = await showDay({
     io,
     cacheDir: (values["cache-dir"] as string | undefined) ?? defaultCacheDir(),
+    file,
     day,
     runs,
-    eject: values.eject ? ejectionFor(runs, day) : undefined,
+    eject: values.eject ? ejectionFor(runs, file, day) : undefined,
     llm: values.llm === true,
     outDir: values.out as string,
   });
   return result;
 }
 
-/** The ejection the demo injects: the learned day's mixed phase, a third of the way in. */
-function ejectionFor(runs: ScheduledRun[], day: DayOptions) {
+/** The day file, or undefined after saying on `err` what is wrong with it (before any boot). */
+export function readDay(path: string, err: NodeJS.WritableStream): DayFile | undefined {
+  try {
+    return loadDayFile(path);
+  } catch (error) {
+    if (!(error instanceof DayFileError)) throw error;
+    err.write(`${forTerminal(error.message)}\n`);
+    return undefined;
+  }
+}
+
+/**
+ * The ejection the demo injects: in the learned day's last phase of work of the file's first
+ * pass (the built-in day's mixed phase), a third of the way in.
+ */
+function ejectionFor(runs: ScheduledRun[], file: DayFile, day: DayOptions) {
   const learned = runs.find((r) => r.mode === "learned") ?? runs.at(-1)!;
-  const mixed = buildDay(day).find((p) => p.kind === "mixed")!;
-  return { run: learned.index, phase: mixed.index, afterSeconds: Math.round(mixed.seconds / 3) };
+  const work = buildDay(file, { ...day, short: true }).filter((p) => !isIdle(p));
+  const phase = work.at(-1) ?? buildDay(file, day)[0]!;
+  return { run: learned.index, phase: phase.index, afterSeconds: Math.round(phase.seconds / 3) };
 }
 
 export interface ShowDayOptions {
   io: DemoIo;
   cacheDir: string;
+  file: DayFile;
   day: DayOptions;
   runs: ScheduledRun[];
   eject?: { run: number; phase: number; afterSeconds: number };
@@ -96,7 +117,7 @@ export interface ShowDayOptions {
 /** Runs the day with the live view, then prints the table and the final line; returns the exit status. */
 export async function showDay(options: ShowDayOptions): Promise<number> {
   const { io } = options;
-  const view = new LiveView(buildDay(options.day), options.runs);
+  const view = new LiveView(buildDay(options.file, options.day), options.runs);
   const tty = options.live !== false && io.out.isTTY === true && !process.env.NO_COLOR;
   let drawn = 0;
   const draw = (lines: string[]) => {
@@ -135,6 +156,7 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
   try {
     outcome = await runDay({
       cacheDir: options.cacheDir,
+      file: options.file,
       day: options.day,
       runs: options.runs,
       eject: options.eject,

@@ -2,14 +2,12 @@ import { z } from "zod";
 import { RESULT_MARKER } from "../sandbox/types.ts";
 
 // What the guest says during a day, parsed from its console: the day's own marks, the kernel's
-// sched_ext state changes, each round of a load, the store dumps, and the daemon's JSON log
+// sched_ext state changes, each round of a phase's command with its output, the store dumps, and the daemon's JSON log
 // lines (prefixed with the run and the guest's uptime by the guest script). Guest output is
 // untrusted input: every record goes through a schema; what does not fit is skipped.
 
 /** Prefix of a daemon log line on the console: `SCHEDCTLD <run> <uptime> <json>`. */
 export const DAEMON_PREFIX = "SCHEDCTLD ";
-
-const PhaseKind = z.enum(["idle", "latency", "build", "batch", "mixed"]);
 
 export const DayMark = z.object({
   load: z.literal("day"),
@@ -17,7 +15,8 @@ export const DayMark = z.object({
   t: z.number(),
   run: z.number().int().optional(),
   phase: z.number().int().optional(),
-  kind: PhaseKind.optional(),
+  /** The phase's name in the day file. */
+  name: z.string().optional(),
   mode: z.enum(["baseline", "day1", "learned"]).optional(),
   daemonExit: z.number().optional(),
 });
@@ -31,23 +30,23 @@ export const KernelChange = z.object({
 });
 export type KernelChange = z.infer<typeof KernelChange>;
 
-const RoundBase = z.object({
-  run: z.number().int(),
-  phase: z.number().int(),
-  start: z.number(),
-  end: z.number(),
-});
-
-export const WakelatRound = RoundBase.extend({
-  load: z.literal("wakelat"),
-  p50_us: z.number(),
-  p99_us: z.number(),
-  p999_us: z.number().optional(),
-  rps: z.number(),
-});
-export const BuildRound = RoundBase.extend({ load: z.literal("buildsim"), makespan_ms: z.number() });
-export const BatchRound = RoundBase.extend({ load: z.literal("batchsim"), mean_completion_ms: z.number() });
-export const Round = z.discriminatedUnion("load", [WakelatRound, BuildRound, BatchRound]);
+/** One round of a phase's foreground command: when it ran, how it ended, what it printed. */
+export const Round = z
+  .object({
+    load: z.literal("round"),
+    run: z.number().int(),
+    phase: z.number().int(),
+    unit: z.string(),
+    start: z.number(),
+    end: z.number(),
+    status: z.number().int(),
+    /** The tail of its output (or of the file its KPI reads), base64. */
+    out: z.string(),
+  })
+  .transform(({ out, load: _, ...round }) => ({
+    ...round,
+    output: Buffer.from(out, "base64").toString("utf8"),
+  }));
 export type Round = z.infer<typeof Round>;
 
 export const StoreDump = z.object({
@@ -110,6 +109,7 @@ export function eventOfResult(value: unknown): DayEvent | undefined {
     day: () => ({ kind: "mark" as const, mark: DayMark.parse(value) }),
     kernel: () => ({ kind: "kernel" as const, change: KernelChange.parse(value) }),
     store: () => ({ kind: "store" as const, dump: StoreDump.parse(value) }),
+    round: () => ({ kind: "round" as const, round: Round.parse(value) }),
     "kernel-after-stop": () => ({
       kind: "kernel-after-stop" as const,
       ...AfterStop.omit({ load: true }).parse(value),
@@ -117,10 +117,7 @@ export function eventOfResult(value: unknown): DayEvent | undefined {
   } as Record<string, () => DayEvent>;
   try {
     if (typeof load !== "string") return undefined;
-    if (parsers[load]) return parsers[load]();
-    const round = Round.safeParse(value);
-    // A load run outside a phase round (a hog's own report) has no run: not a round.
-    return round.success ? { kind: "round", round: round.data } : undefined;
+    return parsers[load]?.();
   } catch {
     return undefined;
   }

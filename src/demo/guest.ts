@@ -1,28 +1,20 @@
 import { daemonArgs } from "./daemon.ts";
-import { type DayPhase, type ScheduledRun, UNITS } from "./day.ts";
+import { type DayPhase, isIdle, type ScheduledRun } from "./day.ts";
 import { DAEMON_PREFIX } from "./events.ts";
 
 // The guest's shell script for a day: the units' cgroups, a watcher that reports every change of
-// the kernel's sched_ext state, and for each scheduled run the daemon, the phases in rounds, and
-// a dump of the daemon's store while the kernel still runs what it chose. Every report is a
-// `SCHEDCTL-RESULT {json}` line stamped with the guest's uptime, parsed by events.ts.
+// the kernel's sched_ext state, and for each scheduled run the daemon, the phases (background
+// loads, the foreground command in rounds), and a dump of the daemon's store while the kernel
+// still runs what it chose. Every report is a `SCHEDCTL-RESULT {json}` line stamped with the
+// guest's uptime, parsed by events.ts; a round's carries the command's output for the host to
+// read its KPI from.
 
-/** The load generators' arguments per phase (the guest's /usr/local/bin). */
-export const LOADS = {
-  /** The service: a messenger waking two SCHED_OTHER workers; one round lasts this long. */
-  service: (seconds: number) => `wakelat --seconds=${seconds} --workers=2 --work-us=300`,
-  /** Half-busy CPU hogs: under fully busy ones the default's p99 sits at wakelat's histogram ceiling. */
-  hogs: (seconds: number) => `stress-ng --cpu 2 --cpu-load 50 --timeout ${seconds}s --quiet`,
-  build: "buildsim --units=40 --jobs=4 --work-us=30000",
-  batch: "batchsim --tasks=40 --short-ms=100 --long-ms=2000",
-} as const;
-
-/**
- * Seconds of one wake-up latency round: five in a 15 s phase, so that the phase's median round
- * is one under the scheduler that was chosen for it, not the first (before the phase is detected)
- * or the one a swap falls in (adapt_s reports how long that took).
- */
-export const SERVICE_ROUND_SECONDS = 3;
+/** A round's report carries at most this much of its output (the tail), base64 on one line. */
+export const ROUND_OUTPUT_BYTES = 65536;
+/** Where a round's stdout and stderr go when its KPI reads no file of its own. */
+const ROUND_OUTPUT = "/tmp/round.out";
+/** Seconds a one-shot background load may run past its phase before its unit is killed. */
+const BACKGROUND_GRACE_SECONDS = 10;
 
 export interface Ejection {
   run: number;
@@ -33,6 +25,8 @@ export interface Ejection {
 
 export interface GuestScriptOptions {
   day: readonly DayPhase[];
+  /** Every unit the day's commands run in (dayUnits). */
+  units: readonly string[];
   runs: readonly ScheduledRun[];
   /** The guest path of the dump script (guest-dump.js). */
   dumpScript: string;
@@ -51,7 +45,8 @@ export function guestScript(options: GuestScriptOptions): string {
 n=0; until grep -q 'scripted model' /tmp/model.log || [ $n -ge 120 ]; do sleep 0.5; n=$((n+1)); done
 `
     : "";
-  return `${PRELUDE}
+  return `${cgroupSetup(options.units)}
+${prelude(options.units)}
 ${model}${runs}
 ${options.model ? "kill $MODEL 2>/dev/null\n" : ""}kill $WATCH 2>/dev/null
 say "{\\"load\\":\\"day\\",\\"event\\":\\"done\\",\\"t\\":$(up)}"
@@ -63,11 +58,24 @@ say "{\\"load\\":\\"day\\",\\"event\\":\\"done\\",\\"t\\":$(up)}"
  * cgroup ids policies are compiled with) in creation order, so a probe boot running the same
  * line learns the ids the day's guest will have (policies.ts).
  */
-export const CGROUP_SETUP = `CG=/sys/fs/cgroup
-for unit in ${Object.values(UNITS).join(" ")}; do mkdir -p "$CG/$unit"; done`;
+export function cgroupSetup(units: readonly string[]): string {
+  return `CG=/sys/fs/cgroup
+for unit in ${units.join(" ")}; do mkdir -p "$CG/$unit"; done`;
+}
 
-const PRELUDE = `${CGROUP_SETUP}
-for slice in system.slice user.slice batch.slice; do echo +cpu >"$CG/$slice/cgroup.subtree_control" 2>/dev/null; done
+/** The cgroups with units below them, which hand the cpu controller down. */
+function parents(units: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const unit of units) {
+    const parts = unit.split("/");
+    for (let i = 1; i < parts.length; i++) out.add(parts.slice(0, i).join("/"));
+  }
+  return [...out];
+}
+
+const prelude = (
+  units: readonly string[],
+) => `for slice in ${parents(units).join(" ")}; do echo +cpu >"$CG/$slice/cgroup.subtree_control" 2>/dev/null; done
 echo 1 >/proc/sys/kernel/sysrq
 # Node compiles each module once for all the runs' daemons: later starts are quicker.
 export NODE_COMPILE_CACHE=/var/cache/node-compile
@@ -75,13 +83,23 @@ up() { cut -d' ' -f1 /proc/uptime; }
 now() { cut -d. -f1 /proc/uptime; }
 say() { echo "SCHEDCTL-RESULT $1"; }
 inunit() { unit=$1; shift; sh -c 'echo $$ >"$0/cgroup.procs"; exec "$@"' "$CG/$unit" "$@"; }
-# One round of a load in a unit; its result line gains the run, the phase and its start and end.
+# One round of the foreground command in its unit, reported with the run, the phase, its start,
+# end and exit status, and the tail of its output (or of the file its KPI reads).
 round() {
-  r=$1; p=$2; unit=$3; shift 3
-  start=$(up); out=$(inunit "$unit" "$@" 2>/dev/null); end=$(up)
-  echo "$out" | sed -n "s|^.*SCHEDCTL-RESULT {|SCHEDCTL-RESULT {\\"run\\":$r,\\"phase\\":$p,\\"unit\\":\\"$unit\\",\\"start\\":$start,\\"end\\":$end,|p"
+  r=$1; p=$2; unit=$3; out=$4; shift 4
+  rm -f "$out" ${ROUND_OUTPUT}; start=$(up); inunit "$unit" "$@" >${ROUND_OUTPUT} 2>&1; status=$?; end=$(up)
+  say "{\\"load\\":\\"round\\",\\"run\\":$r,\\"phase\\":$p,\\"unit\\":\\"$unit\\",\\"start\\":$start,\\"end\\":$end,\\"status\\":$status,\\"out\\":\\"$(tail -c ${ROUND_OUTPUT_BYTES} "$out" 2>/dev/null | base64 -w0)\\"}"
 }
 rounds() { until_s=$1; shift; while [ "$(now)" -lt "$until_s" ]; do round "$@"; done; }
+# A background load run again each time it ends, until the phase does.
+again() { until_s=$1; unit=$2; shift 2; while [ "$(now)" -lt "$until_s" ]; do inunit "$unit" "$@" >/dev/null 2>&1; done; }
+# A one-shot background load is waited for, up to a grace past its phase; then its unit is killed.
+settle() {
+  pid=$1; unit=$2; n=0
+  while kill -0 "$pid" 2>/dev/null && [ $n -lt ${BACKGROUND_GRACE_SECONDS * 2} ]; do sleep 0.5; n=$((n+1)); done
+  kill -0 "$pid" 2>/dev/null && echo 1 >"$CG/$unit/cgroup.kill"
+  wait "$pid"
+}
 # Reads with the shell's own "read": a fork costs much CPU under emulation.
 watch_kernel() {
   last=
@@ -119,30 +137,36 @@ say "{\\"load\\":\\"day\\",\\"event\\":\\"run-end\\",\\"run\\":${run.index},\\"t
 say "{\\"load\\":\\"kernel-after-stop\\",\\"run\\":${run.index},\\"state\\":\\"$(cat /sys/kernel/sched_ext/state)\\"}"`;
 }
 
+/** A day file's command for the guest's shell: `{seconds}` is the phase's length. */
+const command = (text: string, phase: DayPhase) => text.replaceAll("{seconds}", String(phase.seconds));
+
 function phaseScript(run: ScheduledRun, phase: DayPhase, eject: Ejection | undefined): string {
   const r = run.index;
   const p = phase.index;
-  const s = phase.seconds;
   const mark = (event: string) =>
-    `say "{\\"load\\":\\"day\\",\\"event\\":\\"${event}\\",\\"run\\":${r},\\"phase\\":${p},\\"kind\\":\\"${phase.kind}\\",\\"t\\":$(up)}"`;
-  const service = `rounds $END ${r} ${p} ${UNITS.service} ${LOADS.service(SERVICE_ROUND_SECONDS)}`;
-  const body: Record<DayPhase["kind"], string> = {
-    idle: `sleep ${s}`,
-    latency: `inunit ${UNITS.hogs} ${LOADS.hogs(s)} >/dev/null 2>&1 & HOGS=$!
-${service}
-wait $HOGS`,
-    build: `rounds $END ${r} ${p} ${UNITS.build} ${LOADS.build}`,
-    batch: `rounds $END ${r} ${p} ${UNITS.batch} ${LOADS.batch}`,
-    mixed: `rounds $END ${r} ${p} ${UNITS.build} ${LOADS.build} & BUILD=$!
-${service}
-wait $BUILD`,
-  };
+    `say "{\\"load\\":\\"day\\",\\"event\\":\\"${event}\\",\\"run\\":${r},\\"phase\\":${p},\\"name\\":\\"${phase.name}\\",\\"t\\":$(up)}"`;
+  const spec = phase.spec;
+  let body = `sleep ${phase.seconds}`;
+  if (!isIdle(phase)) {
+    const output = spec.kpi && "output" in spec.kpi && spec.kpi.output ? spec.kpi.output : ROUND_OUTPUT;
+    const started = spec.background.map((b, i) =>
+      b.repeat
+        ? `again $END ${b.unit} ${command(b.run, phase)} & BG${i}=$!`
+        : `inunit ${b.unit} ${command(b.run, phase)} >/dev/null 2>&1 & BG${i}=$!`,
+    );
+    const waited = spec.background.map((b, i) => (b.repeat ? `wait $BG${i}` : `settle $BG${i} ${b.unit}`));
+    body = [
+      ...started,
+      `rounds $END ${r} ${p} ${spec.unit} ${output} ${command(spec.run!, phase)}`,
+      ...waited,
+    ].join("\n");
+  }
   const ejection =
     eject && eject.run === r && eject.phase === p
       ? `(sleep ${eject.afterSeconds}; n=0; until grep -q enabled /sys/kernel/sched_ext/state || [ $n -ge 40 ]; do sleep 0.5; n=$((n+1)); done; say "{\\"load\\":\\"day\\",\\"event\\":\\"eject\\",\\"run\\":${r},\\"phase\\":${p},\\"t\\":$(up)}"; echo S >/proc/sysrq-trigger) &\n`
       : "";
   return `${phase.pauseSeconds ? `sleep ${phase.pauseSeconds}\n` : ""}${mark("phase-start")}
-END=$(( $(now) + ${s} ))
-${ejection}${body[phase.kind]}
+END=$(( $(now) + ${phase.seconds} ))
+${ejection}${body}
 ${mark("phase-end")}`;
 }

@@ -1,29 +1,41 @@
-import type { PhaseKind, RunMode } from "./day.ts";
+import { PARSERS } from "../sandbox/tools/registry.ts";
+import type { DayPhase, RunMode } from "./day.ts";
+import type { KpiSpec, PhaseSpec } from "./day-file.ts";
 import type { DaemonLine, DayEvent, KernelChange, Round, StoreDump } from "./events.ts";
 
-// From the day's events to what each run measured: per phase its rounds, its KPIs (medians over
-// the rounds), the policies the kernel ran while it lasted and how long the autopilot took to put
+// From the day's events to what each run measured: per phase its rounds and the figures its KPI
+// source read from each, its KPIs (medians over the rounds), the policies the kernel ran while it lasted and how long the autopilot took to put
 // one in place. Pure.
 
-export interface PhaseKpis {
-  /** The service's wake-up latency (latency and mixed phases), microseconds. */
-  p50Us?: number;
-  p99Us?: number;
-  p999Us?: number;
-  rps?: number;
-  /** The build's makespan (build and mixed phases). */
-  makespanMs?: number;
-  /** The batch's mean completion time. */
-  meanCompletionMs?: number;
+/** A phase's figures by name (medians over its rounds), as its KPI source names them. */
+export type PhaseKpis = Record<string, number>;
+
+/** A round with the figures its phase's KPI source read from it (none when it could not). */
+export interface MeasuredRound extends Round {
+  figures: Record<string, number>;
+  /** Why no figure could be read. */
+  error?: string;
 }
 
-/** The KPI each kind of phase is judged by (lower is better for all of them). */
-export const HEADLINE: Record<Exclude<PhaseKind, "idle">, keyof PhaseKpis> = {
-  latency: "p99Us",
-  build: "makespanMs",
-  batch: "meanCompletionMs",
-  mixed: "p99Us",
-};
+/** What one round measured, by its phase's KPI source: a parser, a regex capture, or its wall time. */
+export function roundFigures(round: Round, kpi: KpiSpec): Record<string, number> {
+  if ("wall_time" in kpi) return { wall_s: round.end - round.start };
+  if (round.status !== 0) throw new Error(`the command exited with status ${round.status}`);
+  if ("parser" in kpi) return PARSERS[kpi.parser]!.parse(round.output);
+  const m = new RegExp(kpi.regex).exec(round.output);
+  const value = m?.[1] === undefined ? Number.NaN : Number(m[1]);
+  if (!Number.isFinite(value)) throw new Error(`the regex ${kpi.regex} captured no number`);
+  return { [kpi.metric]: value };
+}
+
+export function measure(round: Round, spec: PhaseSpec | undefined): MeasuredRound {
+  if (!spec?.kpi) return { ...round, figures: {} };
+  try {
+    return { ...round, figures: roundFigures(round, spec.kpi) };
+  } catch (error) {
+    return { ...round, figures: {}, error: (error as Error).message };
+  }
+}
 
 export interface PolicySpan {
   from: number;
@@ -35,10 +47,10 @@ export interface PolicySpan {
 export interface PhaseRecord {
   run: number;
   phase: number;
-  kind: PhaseKind;
+  name: string;
   start: number;
   end: number;
-  rounds: Round[];
+  rounds: MeasuredRound[];
   kpis: PhaseKpis;
   policies: PolicySpan[];
   /** Seconds from the phase's start to a new policy in place, when one was put in place. */
@@ -87,44 +99,18 @@ function clip(spans: readonly PolicySpan[], from: number, to: number): PolicySpa
     .map((s) => ({ ...s, from: Math.max(s.from, from), to: Math.min(s.to, to) }));
 }
 
-export function phaseKpis(rounds: readonly Round[]): PhaseKpis {
-  const of = <T extends Round["load"]>(load: T) =>
-    rounds.filter((r): r is Extract<Round, { load: T }> => r.load === load);
-  const wake = of("wakelat");
+export function phaseKpis(rounds: readonly MeasuredRound[]): PhaseKpis {
   const kpis: PhaseKpis = {};
-  const set = (key: keyof PhaseKpis, values: number[]) => {
-    const m = median(values);
-    if (m !== undefined) kpis[key] = m;
-  };
-  set(
-    "p50Us",
-    wake.map((r) => r.p50_us),
-  );
-  set(
-    "p99Us",
-    wake.map((r) => r.p99_us),
-  );
-  set(
-    "p999Us",
-    wake.flatMap((r) => (r.p999_us === undefined ? [] : [r.p999_us])),
-  );
-  set(
-    "rps",
-    wake.map((r) => r.rps),
-  );
-  set(
-    "makespanMs",
-    of("buildsim").map((r) => r.makespan_ms),
-  );
-  set(
-    "meanCompletionMs",
-    of("batchsim").map((r) => r.mean_completion_ms),
-  );
+  const names = new Set(rounds.flatMap((r) => Object.keys(r.figures)));
+  for (const name of names) {
+    const m = median(rounds.flatMap((r) => (r.figures[name] === undefined ? [] : [r.figures[name]])));
+    if (m !== undefined) kpis[name] = m;
+  }
   return kpis;
 }
 
 /** The runs of a day, from its events in console order. */
-export function collectRuns(events: readonly DayEvent[]): RunRecord[] {
+export function collectRuns(events: readonly DayEvent[], day: readonly DayPhase[]): RunRecord[] {
   const runs = new Map<number, RunRecord>();
   const kernel: KernelChange[] = [];
   const open = new Map<string, PhaseRecord>();
@@ -143,7 +129,7 @@ export function collectRuns(events: readonly DayEvent[]): RunRecord[] {
       const run = runOf(e.run);
       if (run) run.kernelAfterStop = e.state;
     } else if (e.kind === "round") {
-      open.get(`${e.round.run}/${e.round.phase}`)?.rounds.push(e.round);
+      open.get(`${e.round.run}/${e.round.phase}`)?.rounds.push(measure(e.round, day[e.round.phase]?.spec));
     } else {
       const m = e.mark;
       lastT = Math.max(lastT, m.t);
@@ -164,11 +150,11 @@ export function collectRuns(events: readonly DayEvent[]): RunRecord[] {
         const run = runOf(m.run);
         if (run) run.end = m.t;
       } else if (m.event === "eject") runOf(m.run)?.ejections.push(m.t);
-      else if (m.event === "phase-start" && m.kind && m.phase !== undefined && m.run !== undefined) {
+      else if (m.event === "phase-start" && m.name && m.phase !== undefined && m.run !== undefined) {
         const record: PhaseRecord = {
           run: m.run,
           phase: m.phase,
-          kind: m.kind,
+          name: m.name,
           start: m.t,
           end: m.t,
           rounds: [],

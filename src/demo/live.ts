@@ -1,5 +1,7 @@
 import type { DayPhase, ScheduledRun } from "./day.ts";
+import { kpiMetric, kpiMetrics } from "./day-file.ts";
 import type { DayEvent } from "./events.ts";
+import { measure } from "./kpi.ts";
 
 // The live view of a day: what runs now (the run, the phase, the scheduler in the kernel, the
 // last KPI) and each thing the daemon did as it happened. Pure: events in, lines out; demo.ts
@@ -48,7 +50,7 @@ export class LiveView {
           this.#phaseStart = m.t;
           this.#kpi = "";
           return [
-            `${stamp()} phase ${(m.phase ?? 0) + 1}/${this.#day.length}: ${m.kind}${this.#phase?.recurring ? " (again)" : ""}`,
+            `${stamp()} phase ${(m.phase ?? 0) + 1}/${this.#day.length}: ${m.name}${this.#phase?.recurring ? " (again)" : ""}`,
           ];
         }
         if (m.event === "eject")
@@ -68,13 +70,15 @@ export class LiveView {
         return [`${stamp()} kernel: now ${this.#policy}`];
       }
       case "round": {
-        const r = event.round;
-        this.#kpi =
-          r.load === "wakelat"
-            ? `service wake-up p50 ${(r.p50_us / 1000).toFixed(2)} ms, p99 ${(r.p99_us / 1000).toFixed(2)} ms, ${r.rps.toFixed(0)} req/s`
-            : r.load === "buildsim"
-              ? `build makespan ${(r.makespan_ms / 1000).toFixed(2)} s`
-              : `batch mean completion ${(r.mean_completion_ms / 1000).toFixed(2)} s`;
+        const phase = this.#day.find((p) => p.index === event.round.phase);
+        const kpi = phase?.spec.kpi;
+        if (!phase || !kpi) return [];
+        const round = measure(event.round, phase.spec);
+        const metrics = kpiMetrics(kpi);
+        const shown = [kpiMetric(kpi).name, ...phase.spec.also].flatMap((name) =>
+          round.figures[name] === undefined ? [] : [`${metrics[name]!.label} ${round.figures[name]}`],
+        );
+        this.#kpi = `${phase.name}: ${round.error ?? shown.join(", ")}`;
         return [];
       }
       case "daemon": {
@@ -105,7 +109,7 @@ export class LiveView {
     const bar = progressBar(done / Math.max(1, total), 24);
     return [
       `${bar} run ${run ? run.index + 1 : 0}/${this.#runs.length} ${run ? MODE_LABEL[run.mode] : "booting the sched_ext VM"}`,
-      `phase   ${phase ? `${phase.index + 1}/${this.#day.length} ${phase.kind}, ${elapsed.toFixed(0)}/${phase.seconds} s` : "-"}${this.#daemonPhase ? `   (schedctld sees: ${this.#daemonPhase})` : ""}`,
+      `phase   ${phase ? `${phase.index + 1}/${this.#day.length} ${phase.name}, ${elapsed.toFixed(0)}/${phase.seconds} s` : "-"}${this.#daemonPhase ? `   (schedctld sees: ${this.#daemonPhase})` : ""}`,
       `policy  ${this.#policy}`,
       `KPI     ${this.#kpi || "-"}`,
     ];

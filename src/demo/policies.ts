@@ -8,8 +8,7 @@ import { PolicyCompiler } from "../policies/compile.ts";
 import { ensureSandboxKernel } from "../sandbox/kernel-image.ts";
 import type { Sandbox, VmFile } from "../sandbox/types.ts";
 import { GUEST_CACHE } from "./daemon.ts";
-import { UNITS } from "./day.ts";
-import { CGROUP_SETUP } from "./guest.ts";
+import { cgroupSetup } from "./guest.ts";
 
 // The policies the daemon in the guest may deploy. The guest has bpftool, the kernel's verifier
 // and Node but no clang, so every variant the planner can weigh for the day's units is compiled
@@ -18,9 +17,9 @@ import { CGROUP_SETUP } from "./guest.ts";
 // (static rules, the kernel verifier, probation, rollback) runs in the guest for real.
 
 /** Every cgroup the day makes, parents included (a slice can be among the busiest cgroups). */
-export function dayCgroups(): string[] {
+export function dayCgroups(units: readonly string[]): string[] {
   const paths = new Set<string>();
-  for (const unit of Object.values(UNITS)) {
+  for (const unit of units) {
     const parts = unit.split("/");
     for (let i = 1; i <= parts.length; i++) paths.add(`/${parts.slice(0, i).join("/")}`);
   }
@@ -28,18 +27,23 @@ export function dayCgroups(): string[] {
 }
 
 /** The cgroup ids a fresh guest gives the day's cgroups: one short probe boot, cached per kernel. */
-export async function guestCgroupIds(sandbox: Sandbox, cacheDir: string): Promise<Record<string, string>> {
+export async function guestCgroupIds(
+  sandbox: Sandbox,
+  cacheDir: string,
+  units: readonly string[],
+): Promise<Record<string, string>> {
   const kernel = await ensureSandboxKernel({ cacheDir });
-  const report = dayCgroups()
+  const setup = cgroupSetup(units);
+  const report = dayCgroups(units)
     .map((path) => `echo "CGID ${path} $(stat -c %i /sys/fs/cgroup${path})"`)
     .join("\n");
-  const key = createHash("sha256").update(kernel.version).update(CGROUP_SETUP).update(report).digest("hex");
+  const key = createHash("sha256").update(kernel.version).update(setup).update(report).digest("hex");
   const cached = join(cacheDir, "demo", `cgroup-ids-${key.slice(0, 16)}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, "utf8")) as Record<string, string>;
-  const run = await sandbox.run({ node: false, timeoutMs: 180_000, script: `${CGROUP_SETUP}\n${report}\n` });
+  const run = await sandbox.run({ node: false, timeoutMs: 180_000, script: `${setup}\n${report}\n` });
   const ids: Record<string, string> = {};
   for (const m of run.console.matchAll(/^CGID (\S+) (\d+)\s*$/gm)) ids[m[1]!] = m[2]!;
-  if (Object.keys(ids).length !== dayCgroups().length)
+  if (Object.keys(ids).length !== dayCgroups(units).length)
     throw new Error(`the probe boot did not report every cgroup id:\n${run.console.slice(-2000)}`);
   mkdirSync(dirname(cached), { recursive: true });
   writeFileSync(cached, JSON.stringify(ids));
@@ -51,6 +55,7 @@ export async function prebuildForGuest(
   cacheDir: string,
   buildDir: string,
   ids: Record<string, string>,
+  units: readonly string[],
 ): Promise<VmFile[]> {
   const kernel = await ensureSandboxKernel({ cacheDir });
   const compiler = new PolicyCompiler({
@@ -64,7 +69,7 @@ export async function prebuildForGuest(
   });
   const catalogue = builtinCatalogue();
   const files = new Map<string, VmFile>();
-  for (const profile of probeProfiles()) {
+  for (const profile of probeProfiles(units)) {
     for (const candidate of candidatesFor(
       profile,
       catalogue.map((p) => p.manifest),
@@ -84,10 +89,10 @@ export async function prebuildForGuest(
   return [...files.values()];
 }
 
-function probeProfiles(): Profile[] {
+function probeProfiles(units: readonly string[]): Profile[] {
   const classes: WorkloadClass[] = ["latency", "throughput", "mixed", "idle", "io", "memory"];
   return classes.flatMap((cls) =>
-    dayCgroups().map((path) => ({
+    dayCgroups(units).map((path) => ({
       at: 0,
       windowMs: 1000,
       features: {} as Profile["features"],

@@ -2,9 +2,11 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { which } from "../sandbox/exec.ts";
+import { type DayPhase, isIdle } from "./day.ts";
+import { kpiMetric, kpiMetrics } from "./day-file.ts";
 import { buildReport, type DayReport, finalLine, formatLlmCalls, formatTable } from "./report.ts";
 import type { DayOutcome } from "./run.ts";
-import { renderTimeline, timelineModel } from "./timeline.ts";
+import { type PictureKpi, renderTimeline, timelineModel } from "./timeline.ts";
 
 // After the day: the per-phase table, the bench's last line, and the timeline picture (SVG
 // always, PNG where rsvg-convert is installed).
@@ -18,7 +20,7 @@ export interface Presented {
 }
 
 export function presentDay(outcome: DayOutcome, outDir: string | undefined, subtitle: string): Presented {
-  const report = buildReport(outcome.records);
+  const report = buildReport(outcome.records, outcome.day, outcome.file);
   const table = formatTable(report);
   const presented: Presented = {
     report,
@@ -27,10 +29,12 @@ export function presentDay(outcome: DayOutcome, outDir: string | undefined, subt
   };
   const baseline = outcome.records.find((r) => r.mode === "baseline");
   const autopilot = outcome.records.filter((r) => r.mode !== "baseline").at(-1);
-  if (outDir && baseline && autopilot) {
+  const kpi = pictureKpi(outcome.day);
+  if (outDir && baseline && autopilot && kpi) {
     mkdirSync(outDir, { recursive: true });
     const svg = join(outDir, "autopilot.svg");
-    writeFileSync(svg, renderTimeline(timelineModel(baseline, autopilot, subtitle)));
+    const idle = new Set(outcome.day.filter(isIdle).map((p) => p.index));
+    writeFileSync(svg, renderTimeline(timelineModel(baseline, autopilot, subtitle, kpi, idle)));
     presented.svg = svg;
     const convert = which("rsvg-convert");
     if (convert) {
@@ -40,6 +44,15 @@ export function presentDay(outcome: DayOutcome, outDir: string | undefined, subt
     }
   }
   return presented;
+}
+
+/** The picture follows the KPI of the day's first phase of work, in every phase that measures it. */
+export function pictureKpi(day: readonly DayPhase[]): PictureKpi | undefined {
+  const first = day.find((p) => p.spec.kpi);
+  if (!first?.spec.kpi) return undefined;
+  const { name, ...metric } = kpiMetric(first.spec.kpi);
+  const phases = day.filter((p) => p.spec.kpi && kpiMetrics(p.spec.kpi)[name]).map((p) => p.index);
+  return { of: first.name, metric: name, ...metric, phases: new Set(phases) };
 }
 
 /** What the picture compares, for its subtitle. */

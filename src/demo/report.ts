@@ -1,14 +1,16 @@
-import type { PhaseKind } from "./day.ts";
-import { HEADLINE, mainPolicy, median, type PhaseKpis, type RunRecord } from "./kpi.ts";
+import type { Metric } from "../sandbox/tools/parser.ts";
+import { type DayPhase, isIdle } from "./day.ts";
+import { type DayFile, kpiMetric, kpiMetrics } from "./day-file.ts";
+import { mainPolicy, median, type RunRecord } from "./kpi.ts";
 
 // The comparison: for each phase of the day its KPI under the kernel default, on day 1 and on
 // the learned days (medians over the repetitions), the ratios, and the default-against-itself
-// band beside each ratio (a ratio inside the band is a tie). Ends in the bench's one line. Pure.
+// band beside each ratio (a ratio inside the band is a tie). Ends in the bench's one line, whose
+// figures the day file's [summary] names. Pure.
 
-export interface PhaseRow {
-  phase: number;
-  kind: Exclude<PhaseKind, "idle">;
-  kpi: keyof PhaseKpis;
+/** One figure of a phase: its medians and ratios (lower is better: for a figure where higher is better, default / run). */
+export interface FigureRow extends Metric {
+  metric: string;
   baseline: number | undefined;
   day1: number | undefined;
   learned: number | undefined;
@@ -16,33 +18,39 @@ export interface PhaseRow {
   learnedRatio: number | undefined;
   /** How far a baseline run strayed from the baseline median, as a fraction (0.35 = +-35%). */
   band: number | undefined;
+}
+
+export interface PhaseRow {
+  phase: number;
+  name: string;
+  /** The phase's KPI, then the figures its `also` shows. */
+  kpi: FigureRow;
+  also: FigureRow[];
   verdict: "better" | "tie" | "worse" | "n/a";
   /** The scheduler that ran longest in the phase, on the learned days. */
   learnedPolicy: string;
   adaptS: number | undefined;
-  /** For latency phases: p50 as well. */
-  p50?: { baseline?: number; learned?: number; ratio?: number };
 }
 
 export interface DayReport {
   rows: PhaseRow[];
   summary: {
-    latencyP50Ratio?: number;
-    latencyP99Ratio?: number;
-    buildRatio?: number;
-    batchRatio?: number;
-    mixedP99Ratio?: number;
+    /** The day file's [summary] figures, in its order. */
+    figures: { key: string; figure: "ratio" | "band"; value: number | undefined }[];
     adaptS?: number;
     regressions: number;
     worstRatio?: number;
     rollbacks: number;
-    noiseP99?: number;
   };
   runs: { baseline: number; day1: number; learned: number };
 }
 
-const ratio = (a: number | undefined, b: number | undefined) =>
-  a === undefined || b === undefined || b <= 0 ? undefined : a / b;
+/** Run against the default, lower is better whichever way the figure goes. */
+const ratio = (a: number | undefined, b: number | undefined, better: Metric["better"] = "lower") => {
+  if (a === undefined || b === undefined) return undefined;
+  const [run, base] = better === "lower" ? [a, b] : [b, a];
+  return base <= 0 ? undefined : run / base;
+};
 
 /** The largest deviation of a baseline run from the baseline median (none below two runs). */
 export function noiseBand(values: readonly number[]): number | undefined {
@@ -60,65 +68,75 @@ export function judge(r: number | undefined, band: number | undefined): PhaseRow
   return "tie";
 }
 
-export function buildReport(runs: readonly RunRecord[]): DayReport {
+export function buildReport(runs: readonly RunRecord[], day: readonly DayPhase[], file: DayFile): DayReport {
   const byMode = (mode: RunRecord["mode"]) => runs.filter((r) => r.mode === mode);
   const baseline = byMode("baseline");
   const day1 = byMode("day1");
   const learned = byMode("learned");
-  const template = (baseline[0] ?? runs[0])?.phases ?? [];
   const rows: PhaseRow[] = [];
-  for (const p of template) {
-    if (p.kind === "idle") continue;
-    const kpi = HEADLINE[p.kind];
-    const values = (group: RunRecord[], key: keyof PhaseKpis = kpi) =>
-      group.flatMap((r) => {
-        const v = r.phases.find((q) => q.phase === p.phase)?.kpis[key];
-        return v === undefined ? [] : [v];
-      });
-    const base = values(baseline);
-    const b = median(base);
-    const d1 = median(values(day1));
-    const l = median(values(learned));
-    const learnedPhases = learned.flatMap((r) => r.phases.filter((q) => q.phase === p.phase));
-    const band = noiseBand(base);
-    const row: PhaseRow = {
-      phase: p.phase,
-      kind: p.kind,
+  for (const p of day) {
+    if (isIdle(p) || !p.spec.kpi) continue;
+    const metrics = kpiMetrics(p.spec.kpi);
+    const figure = (metric: string): FigureRow => {
+      const values = (group: RunRecord[]) =>
+        group.flatMap((r) => {
+          const v = r.phases.find((q) => q.phase === p.index)?.kpis[metric];
+          return v === undefined ? [] : [v];
+        });
+      const base = values(baseline);
+      const b = median(base);
+      const d1 = median(values(day1));
+      const l = median(values(learned));
+      const { better, label } = metrics[metric]!;
+      return {
+        metric,
+        label,
+        better,
+        baseline: b,
+        day1: d1,
+        learned: l,
+        day1Ratio: ratio(d1, b, better),
+        learnedRatio: ratio(l, b, better),
+        band: noiseBand(base),
+      };
+    };
+    const kpi = figure(kpiMetric(p.spec.kpi).name);
+    const learnedPhases = learned.flatMap((r) => r.phases.filter((q) => q.phase === p.index));
+    rows.push({
+      phase: p.index,
+      name: p.name,
       kpi,
-      baseline: b,
-      day1: d1,
-      learned: l,
-      day1Ratio: ratio(d1, b),
-      learnedRatio: ratio(l, b),
-      band,
-      verdict: judge(ratio(l, b), band),
+      also: p.spec.also.map(figure),
+      verdict: judge(kpi.learnedRatio, kpi.band),
       learnedPolicy: mostCommon(learnedPhases.map(mainPolicy)),
       adaptS: median(learnedPhases.flatMap((q) => (q.adaptS === undefined ? [] : [q.adaptS]))),
-    };
-    if (p.kind === "latency") {
-      const b50 = median(values(baseline, "p50Us"));
-      const l50 = median(values(learned, "p50Us"));
-      row.p50 = { baseline: b50, learned: l50, ratio: ratio(l50, b50) };
-    }
-    rows.push(row);
+    });
   }
-  const kindMedian = (kind: PhaseRow["kind"], pick: (r: PhaseRow) => number | undefined) =>
-    median(rows.filter((r) => r.kind === kind).flatMap((r) => (pick(r) === undefined ? [] : [pick(r)!])));
-  const learnedRatios = rows.flatMap((r) => (r.learnedRatio === undefined ? [] : [r.learnedRatio]));
+  const figuresOf = (phase: string, metric: string | undefined) =>
+    rows
+      .filter((r) => r.name === phase)
+      .flatMap((r) => [r.kpi, ...r.also].filter((f) => f.metric === (metric ?? r.kpi.metric)));
+  const defined = (values: (number | undefined)[]) => values.filter((v): v is number => v !== undefined);
+  const learnedRatios = defined(rows.map((r) => r.kpi.learnedRatio));
   const autoRuns = [...day1, ...learned];
   return {
     rows,
     summary: {
-      latencyP50Ratio: kindMedian("latency", (r) => r.p50?.ratio),
-      latencyP99Ratio: kindMedian("latency", (r) => r.learnedRatio),
-      buildRatio: kindMedian("build", (r) => r.learnedRatio),
-      batchRatio: kindMedian("batch", (r) => r.learnedRatio),
-      mixedP99Ratio: kindMedian("mixed", (r) => r.learnedRatio),
-      adaptS: median(rows.flatMap((r) => (r.adaptS === undefined ? [] : [r.adaptS]))),
+      figures: Object.entries(file.summary).map(([key, entry]) => {
+        const figures = figuresOf(entry.phase, entry.metric);
+        return {
+          key,
+          figure: entry.figure,
+          value:
+            entry.figure === "ratio"
+              ? median(defined(figures.map((f) => f.learnedRatio)))
+              : maxOf(figures.map((f) => f.band)),
+        };
+      }),
+      adaptS: median(defined(rows.map((r) => r.adaptS))),
       regressions: rows.filter((r) => r.verdict === "worse").length,
       worstRatio: learnedRatios.length ? Math.max(...learnedRatios) : undefined,
       rollbacks: autoRuns.reduce((n, r) => n + r.daemon.filter((d) => d.event === "rollback").length, 0),
-      noiseP99: maxOf(rows.filter((r) => r.kind === "latency").map((r) => r.band)),
     },
     runs: { baseline: baseline.length, day1: day1.length, learned: learned.length },
   };
@@ -135,20 +153,13 @@ function mostCommon(values: string[]): string {
   return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "-";
 }
 
-const KPI_LABEL: Record<keyof PhaseKpis, string> = {
-  p50Us: "p50 us",
-  p99Us: "p99 us",
-  p999Us: "p99.9 us",
-  rps: "req/s",
-  makespanMs: "makespan ms",
-  meanCompletionMs: "mean done ms",
-};
-
 const fmt = (v: number | undefined, digits = 2) => (v === undefined ? "-" : v.toFixed(digits));
 const num = (v: number | undefined) => (v === undefined ? "-" : v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const pct = (v: number | undefined) => (v === undefined ? "-" : `±${Math.round(v * 100)}%`);
+/** A figure where higher is better says so: its ratio is default / run. */
+const label = (f: FigureRow) => (f.better === "higher" ? `${f.label} (higher better)` : f.label);
 
-/** The per-phase table, one line per non-idle phase (and a p50 line under each latency phase). */
+/** The per-phase table, one line per phase of work (and one under it per figure its `also` names). */
 export function formatTable(report: DayReport): string {
   const header = [
     "#",
@@ -166,30 +177,31 @@ export function formatTable(report: DayReport): string {
   ];
   const lines: string[][] = [];
   for (const r of report.rows) {
+    const k = r.kpi;
     lines.push([
       String(r.phase),
-      r.kind,
-      KPI_LABEL[r.kpi],
-      num(r.baseline),
-      num(r.day1),
-      fmt(r.day1Ratio),
-      num(r.learned),
-      fmt(r.learnedRatio),
-      pct(r.band),
+      r.name,
+      label(k),
+      num(k.baseline),
+      num(k.day1),
+      fmt(k.day1Ratio),
+      num(k.learned),
+      fmt(k.learnedRatio),
+      pct(k.band),
       r.verdict,
       r.learnedPolicy,
       fmt(r.adaptS, 1),
     ]);
-    if (r.p50)
+    for (const f of r.also)
       lines.push([
         "",
         "",
-        KPI_LABEL.p50Us,
-        num(r.p50.baseline),
+        label(f),
+        num(f.baseline),
         "",
         "",
-        num(r.p50.learned),
-        fmt(r.p50.ratio),
+        num(f.learned),
+        fmt(f.learnedRatio),
         "",
         "",
         "",
@@ -226,12 +238,12 @@ export function formatLlmCalls(runs: readonly RunRecord[]): string {
   let firstSight = 0;
   const lines = ["LLM calls per phase (day 1 | learned days, all runs)"];
   for (const p of template) {
-    const first = !seen.has(p.kind);
-    seen.add(p.kind);
+    const first = !seen.has(p.name);
+    seen.add(p.name);
     const d1 = calls(day1, p.phase);
     if (first) firstSight += d1;
     lines.push(
-      `${String(p.phase).padEnd(3)}${p.kind.padEnd(9)}${first ? "first sight " : "again       "}${String(d1).padStart(3)} | ${calls(learned, p.phase)}`,
+      `${String(p.phase).padEnd(3)}${p.name.padEnd(9)}${first ? "first sight " : "again       "}${String(d1).padStart(3)} | ${calls(learned, p.phase)}`,
     );
   }
   const total = (group: RunRecord[]) =>
@@ -242,14 +254,19 @@ export function formatLlmCalls(runs: readonly RunRecord[]): string {
   return lines.join("\n");
 }
 
-/** The bench's last line. */
+/** The bench's last line: the day's ratios, the autopilot's own figures, then the noise bands. */
 export function finalLine(report: DayReport): string {
   const s = report.summary;
   const v = (x: number | undefined, digits = 2) => (x === undefined ? "na" : x.toFixed(digits));
-  return (
-    `autopilot: latency_p50_ratio=${v(s.latencyP50Ratio)} latency_p99_ratio=${v(s.latencyP99Ratio)} ` +
-    `build_ratio=${v(s.buildRatio)} batch_ratio=${v(s.batchRatio)} mixed_p99_ratio=${v(s.mixedP99Ratio)} ` +
-    `adapt_s=${v(s.adaptS, 1)} regressions=${s.regressions} worst_ratio=${v(s.worstRatio)} ` +
-    `rollbacks=${s.rollbacks} noise_p99=${v(s.noiseP99)}`
-  );
+  const of = (figure: "ratio" | "band") =>
+    s.figures.filter((f) => f.figure === figure).map((f) => `${f.key}=${v(f.value)}`);
+  return [
+    "autopilot:",
+    ...of("ratio"),
+    `adapt_s=${v(s.adaptS, 1)}`,
+    `regressions=${s.regressions}`,
+    `worst_ratio=${v(s.worstRatio)}`,
+    `rollbacks=${s.rollbacks}`,
+    ...of("band"),
+  ].join(" ");
 }

@@ -14,7 +14,16 @@ import {
   GUEST_JS_ROOT,
   GUEST_MODEL_PORT,
 } from "./daemon.ts";
-import { buildDay, type DayOptions, type DayPhase, daySeconds, type ScheduledRun } from "./day.ts";
+import {
+  buildDay,
+  type DayOptions,
+  type DayPhase,
+  dayFiles,
+  daySeconds,
+  dayUnits,
+  type ScheduledRun,
+} from "./day.ts";
+import type { DayFile } from "./day-file.ts";
 import { type DayEvent, parseConsole, parseConsoleLine } from "./events.ts";
 import { type Ejection, guestScript } from "./guest.ts";
 import { collectRuns, type RunRecord } from "./kpi.ts";
@@ -31,6 +40,8 @@ const DAEMON_START_SECONDS = 150;
 
 export interface DayRunOptions {
   cacheDir: string;
+  /** The day file (loadDayFile), checked before anything boots. */
+  file: DayFile;
   day: DayOptions;
   runs: ScheduledRun[];
   eject?: Ejection;
@@ -49,6 +60,7 @@ export interface DayRunOptions {
 }
 
 export interface DayOutcome {
+  file: DayFile;
   day: DayPhase[];
   runs: ScheduledRun[];
   records: RunRecord[];
@@ -69,15 +81,16 @@ export function dayTimeoutMs(day: readonly DayPhase[], runs: number): number {
 
 export async function runDay(options: DayRunOptions): Promise<DayOutcome> {
   assertReadyForDay({ cacheDir: options.cacheDir });
-  const day = buildDay(options.day);
+  const day = buildDay(options.file, options.day);
+  const units = dayUnits(options.file);
   const work = mkdtempSync(join(tmpdir(), "schedctl-day-"));
   try {
     const jsRoot = join(work, "jsdist");
     transpileForGuest(PROJECT_ROOT, jsRoot);
     const sandbox =
       options.sandbox ?? createQemuSandbox({ cacheDir: options.cacheDir, logger: options.logger });
-    const ids = await guestCgroupIds(sandbox, options.cacheDir);
-    const objects = await prebuildForGuest(options.cacheDir, join(work, "build"), ids);
+    const ids = await guestCgroupIds(sandbox, options.cacheDir, units);
+    const objects = await prebuildForGuest(options.cacheDir, join(work, "build"), ids, units);
     const config = join(work, "schedctl.toml");
     const settings = options.daemon ?? DEFAULT_DAEMON_SETTINGS;
     writeFileSync(
@@ -86,6 +99,7 @@ export async function runDay(options: DayRunOptions): Promise<DayOutcome> {
     );
     const script = guestScript({
       day,
+      units,
       runs: options.runs,
       dumpScript: `${GUEST_JS_ROOT}/src/demo/guest-dump.js`,
       daemonStartSeconds: DAEMON_START_SECONDS,
@@ -102,6 +116,7 @@ export async function runDay(options: DayRunOptions): Promise<DayOutcome> {
           { hostPath: jsRoot, guestPath: GUEST_JS_ROOT },
           { hostPath: config, guestPath: GUEST_CONFIG },
           ...objects,
+          ...dayFiles(options.file),
         ],
         timeoutMs: dayTimeoutMs(day, options.runs.length),
         signal: options.signal,
@@ -116,9 +131,10 @@ export async function runDay(options: DayRunOptions): Promise<DayOutcome> {
     );
     const events = parseConsole(result.console);
     return {
+      file: options.file,
       day,
       runs: options.runs,
-      records: collectRuns(events),
+      records: collectRuns(events, day),
       events,
       vm: result,
       reruns,

@@ -1,35 +1,51 @@
-import type { PhaseKind } from "./day.ts";
+import type { Metric } from "../sandbox/tools/parser.ts";
 import type { PhaseRecord, PolicySpan, RunRecord } from "./kpi.ts";
 
 // The day as a picture: the phases over time, the scheduler the kernel ran (the default run and
-// the autopilot run), and the service's wake-up latency p99 round by round for both. Pure: a
-// model in, SVG text out; the caller writes it (and converts it to PNG where it can).
+// the autopilot run), and one KPI round by round for both (the day's first phase of work's, in
+// every phase that measures it). Pure: a model in, SVG text out; the caller writes it (and
+// converts it to PNG where it can).
 
 export interface TimelineModel {
   title: string;
   subtitle: string;
   /** Seconds shown on the x axis. */
   duration: number;
-  phases: { kind: PhaseKind; from: number; to: number }[];
+  phases: { name: string; idle: boolean; from: number; to: number }[];
   lanes: { label: string; spans: PolicySpan[]; markers: { t: number; label: string }[] }[];
   series: { label: string; color: string; points: { t: number; value: number }[] }[];
   /** Unit of the series' values, for the axis. */
   unit: string;
+  /** What the series are, for the axis. */
+  measure: string;
 }
 
-const PHASE_COLOURS: Record<PhaseKind, string> = {
-  idle: "#eeeeee",
-  latency: "#fde2c8",
-  build: "#d6e8f7",
-  batch: "#dff2d8",
-  mixed: "#eadcf5",
-};
+const IDLE_COLOUR = "#eeeeee";
+/** Phases of work take these in the order the day first meets them. */
+const PHASE_COLOURS = ["#fde2c8", "#d6e8f7", "#dff2d8", "#eadcf5", "#fff3b0", "#d9f0f0", "#f5d6e0"];
+
+/** The KPI the picture follows: its name and meaning, and which phases measure it. */
+export interface PictureKpi extends Metric {
+  /** The phase it is the KPI of. */
+  of: string;
+  metric: string;
+  /** The phases (by index) whose rounds carry it. */
+  phases: ReadonlySet<number>;
+}
 const POLICY_COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f"];
 export const DEFAULT_COLOUR = "#bab0ac";
 export const AUTOPILOT_COLOUR = "#2a6fdb";
 
 /** The model for one default run against one autopilot run, times from each run's first phase. */
-export function timelineModel(baseline: RunRecord, autopilot: RunRecord, subtitle: string): TimelineModel {
+export function timelineModel(
+  baseline: RunRecord,
+  autopilot: RunRecord,
+  subtitle: string,
+  kpi: PictureKpi,
+  idle: ReadonlySet<number>,
+): TimelineModel {
+  // Microseconds read better as milliseconds on a log axis.
+  const us = kpi.metric.endsWith("_us");
   const origin = (run: RunRecord) => run.phases[0]?.start ?? run.start;
   const shift = (run: RunRecord, t: number) => t - origin(run);
   const duration = Math.max(
@@ -48,25 +64,31 @@ export function timelineModel(baseline: RunRecord, autopilot: RunRecord, subtitl
   });
   const points = (run: RunRecord) =>
     run.phases.flatMap((p: PhaseRecord) =>
-      p.rounds.flatMap((r) =>
-        r.load === "wakelat" ? [{ t: shift(run, r.end), value: r.p99_us / 1000 }] : [],
-      ),
+      kpi.phases.has(p.phase)
+        ? p.rounds.flatMap((r) => {
+            const v = r.figures[kpi.metric];
+            return v === undefined ? [] : [{ t: shift(run, r.end), value: us ? v / 1000 : v }];
+          })
+        : [],
     );
+  const what = `${kpi.of} ${us ? kpi.label.replace(/ us$/, "") : kpi.label}`;
   return {
     title: "schedctl autopilot: a day of workloads on the sched_ext kernel",
     subtitle,
     duration,
     phases: baseline.phases.map((p) => ({
-      kind: p.kind,
+      name: p.name,
+      idle: idle.has(p.phase),
       from: shift(baseline, p.start),
       to: shift(baseline, p.end),
     })),
     lanes: [lane(baseline, "kernel default"), lane(autopilot, "autopilot")],
     series: [
-      { label: "service p99, kernel default", color: DEFAULT_COLOUR, points: points(baseline) },
-      { label: "service p99, autopilot", color: AUTOPILOT_COLOUR, points: points(autopilot) },
+      { label: `${what}, kernel default`, color: DEFAULT_COLOUR, points: points(baseline) },
+      { label: `${what}, autopilot`, color: AUTOPILOT_COLOUR, points: points(autopilot) },
     ],
-    unit: "ms",
+    unit: us ? "ms" : (kpi.label.split(" ").at(-1) ?? ""),
+    measure: `${what}${kpi.better === "higher" ? ", higher is better" : ""}`,
   };
 }
 
@@ -92,10 +114,14 @@ export function renderTimeline(model: TimelineModel): string {
 
   // Phases.
   out.push(`<text x="${left - 8}" y="${y + 17}" text-anchor="end" font-size="12">phase</text>`);
+  const phaseColours = new Map<string, string>();
   for (const p of model.phases) {
+    if (!p.idle && !phaseColours.has(p.name))
+      phaseColours.set(p.name, PHASE_COLOURS[phaseColours.size % PHASE_COLOURS.length]!);
+    const fill = p.idle ? IDLE_COLOUR : phaseColours.get(p.name)!;
     out.push(
-      `<rect x="${x(p.from)}" y="${y}" width="${r1(x(p.to) - x(p.from))}" height="26" fill="${PHASE_COLOURS[p.kind]}" stroke="#999" stroke-width="0.5"/>`,
-      `<text x="${r1((x(p.from) + x(p.to)) / 2)}" y="${y + 17}" text-anchor="middle" font-size="12">${esc(p.kind)}</text>`,
+      `<rect x="${x(p.from)}" y="${y}" width="${r1(x(p.to) - x(p.from))}" height="26" fill="${fill}" stroke="#999" stroke-width="0.5"/>`,
+      `<text x="${r1((x(p.from) + x(p.to)) / 2)}" y="${y + 17}" text-anchor="middle" font-size="12">${esc(p.name)}</text>`,
     );
   }
   y += 38;
@@ -150,7 +176,7 @@ export function renderTimeline(model: TimelineModel): string {
     );
   }
   out.push(
-    `<text x="20" y="${chartTop + chartH / 2}" font-size="12" transform="rotate(-90 20 ${chartTop + chartH / 2})" text-anchor="middle">service wake-up p99 (log)</text>`,
+    `<text x="20" y="${chartTop + chartH / 2}" font-size="12" transform="rotate(-90 20 ${chartTop + chartH / 2})" text-anchor="middle">${esc(model.measure)} (log)</text>`,
   );
   for (const p of model.phases)
     out.push(

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
 import { autoModeInVm } from "../../src/demo/daemon.ts";
 import { buildDay } from "../../src/demo/day.ts";
+import { BUILTIN_DAY, loadDayFile } from "../../src/demo/day-file.ts";
 import type { PhaseRecord } from "../../src/demo/kpi.ts";
 import { storeAgreesWithKernel } from "../../src/demo/live.ts";
 import { type DayOutcome, dayFailure, runDay } from "../../src/demo/run.ts";
@@ -11,8 +12,9 @@ import { describeVm } from "../helpers/vm.ts";
 // CI's short day: each phase once, shortened, one run of schedctld in auto mode on an empty
 // store, with a scheduler ejection injected in the mixed phase. One boot, about 3 minutes.
 
-const DAY = { seed: 1, phaseSeconds: 15, idleSeconds: 12, pauseSeconds: 5, short: true };
-const MIXED = buildDay(DAY).find((p) => p.kind === "mixed")!;
+const FILE = loadDayFile(BUILTIN_DAY);
+const DAY = { seed: 1, phaseSeconds: 15, pauseSeconds: 5, short: true };
+const MIXED = buildDay(FILE, DAY).find((p) => p.name === "mixed")!;
 const auto = autoModeInVm(join(import.meta.dirname, "..", ".."));
 
 /**
@@ -20,7 +22,7 @@ const auto = autoModeInVm(join(import.meta.dirname, "..", ".."));
  * detector may already call the new phase then) to a few samples after it ends.
  */
 function inWindow(t: number, phase: PhaseRecord): boolean {
-  const pause = buildDay(DAY)[phase.phase]!.pauseSeconds;
+  const pause = buildDay(FILE, DAY)[phase.phase]!.pauseSeconds;
   return t >= phase.start - pause && t <= phase.end + 5;
 }
 
@@ -31,6 +33,7 @@ describeVm("a short day in the sched_ext VM", () => {
     const echo = process.env.SCHEDCTL_VM_ECHO ? (l: string) => process.stderr.write(`vm| ${l}\n`) : undefined;
     outcome = await runDay({
       cacheDir: defaultCacheDir(),
+      file: FILE,
       day: DAY,
       runs: [{ index: 0, mode: "day1", store: "day1" }],
       eject: { run: 0, phase: MIXED.index, afterSeconds: 5 },
@@ -39,17 +42,23 @@ describeVm("a short day in the sched_ext VM", () => {
     expect(dayFailure(outcome)).toBeUndefined();
   });
 
-  it("runs every phase with its loads in its unit's cgroup", () => {
+  it("runs every phase's command in its unit's cgroup, each round read into its KPI", () => {
     const run = outcome.records[0]!;
-    expect(run.phases.map((p) => p.kind)).toEqual(["idle", "latency", "build", "batch", "mixed"]);
-    const units = (kind: string) => [
-      ...new Set(run.phases.find((p) => p.kind === kind)!.rounds.map((r) => r.load)),
-    ];
-    expect(units("latency")).toEqual(["wakelat"]);
-    expect(units("build")).toEqual(["buildsim"]);
-    expect(units("batch")).toEqual(["batchsim"]);
-    expect(units("mixed").sort()).toEqual(["buildsim", "wakelat"]);
-    expect(run.phases.find((p) => p.kind === "latency")!.kpis.p99Us).toBeGreaterThan(0);
+    expect(run.phases.map((p) => p.name)).toEqual(["idle", "latency", "build", "batch", "mixed"]);
+    const of = (name: string) => run.phases.find((p) => p.name === name)!;
+    expect([...new Set(of("latency").rounds.map((r) => r.unit))]).toEqual(["system.slice/api.service"]);
+    expect([...new Set(of("build").rounds.map((r) => r.unit))]).toEqual(["user.slice/build.scope"]);
+    expect([...new Set(of("batch").rounds.map((r) => r.unit))]).toEqual(["batch.slice/jobs.service"]);
+    for (const name of ["latency", "build", "batch", "mixed"])
+      expect(
+        of(name)
+          .rounds.filter((r) => r.error)
+          .map((r) => r.error),
+      ).toEqual([]);
+    expect(of("latency").kpis.p99_us).toBeGreaterThan(0);
+    expect(of("build").kpis.makespan_ms).toBeGreaterThan(0);
+    expect(of("batch").kpis.mean_completion_ms).toBeGreaterThan(0);
+    expect(of("mixed").kpis.p99_us).toBeGreaterThan(0);
   });
 
   // The detector sees every phase of this short day in most boots, but not all (15 s is a handful
@@ -59,7 +68,7 @@ describeVm("a short day in the sched_ext VM", () => {
     const run = outcome.records[0]!;
     const changes = run.daemon.filter((d) => d.event === "phase").map((d) => d.t);
     expect(changes).toEqual([...changes].sort((a, b) => a - b));
-    const latency = run.phases.find((p) => p.kind === "latency")!;
+    const latency = run.phases.find((p) => p.name === "latency")!;
     expect(
       changes.some((t) => inWindow(t, latency)),
       `phase changes at ${changes.join(", ")}`,
@@ -76,7 +85,7 @@ describeVm("a short day in the sched_ext VM", () => {
 
   it.runIf(auto.ready)("decides on its own and deploys only verified policies", () => {
     const run = outcome.records[0]!;
-    const latency = run.phases.find((p) => p.kind === "latency")!;
+    const latency = run.phases.find((p) => p.name === "latency")!;
     const decisions = run.daemon.filter((d) => d.event === "decision").map((d) => d.t);
     expect(decisions.some((t) => inWindow(t, latency))).toBe(true);
     const deployed = new Set(run.store!.deployments.map((d) => d.policy));

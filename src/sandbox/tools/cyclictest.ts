@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ToolParser } from "./parser.ts";
 
 // cyclictest (Debian's rt-tests) as a wake-up latency load: the command line for SCHED_OTHER
 // threads (no -p, so it measures what ordinary tasks get), and its --json report read into
@@ -86,3 +87,17 @@ export function parseCyclictestJson(text: string): CyclictestReport {
   }
   return parsed.data;
 }
+
+/** cyclictest for a day: its --json report (the KPI's `output`) into p50/p99/max. */
+export const cyclictestParser: ToolParser = {
+  metrics: {
+    p50_us: { label: "p50 us", better: "lower" },
+    p99_us: { label: "p99 us", better: "lower" },
+    max_us: { label: "max us", better: "lower" },
+  },
+  parse(output) {
+    const latency = cyclictestLatency(parseCyclictestJson(output));
+    if (latency.samples === 0) throw new Error("cyclictest measured no wake-up");
+    return { p50_us: latency.p50Us, p99_us: latency.p99Us, max_us: latency.maxUs };
+  },
+};

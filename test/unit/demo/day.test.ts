@@ -7,52 +7,56 @@ import {
   daemonConfigToml,
   GUEST_CACHE,
 } from "../../../src/demo/daemon.ts";
-import { buildDay, buildSchedule, daySeconds } from "../../../src/demo/day.ts";
+import { buildDay, buildSchedule, daySeconds, dayUnits } from "../../../src/demo/day.ts";
+import { BUILTIN_DAY, loadDayFile } from "../../../src/demo/day-file.ts";
 import { guestScript } from "../../../src/demo/guest.ts";
 import { dayCgroups } from "../../../src/demo/policies.ts";
 import { tempDir, writeTree } from "../../helpers/tmp.ts";
 
-describe("the day", () => {
+const builtin = loadDayFile(BUILTIN_DAY);
+
+describe("the built-in day", () => {
   it("starts idle, meets each kind of work once, then brings three back in a seeded order", () => {
-    const day = buildDay({ seed: 7, phaseSeconds: 20, idleSeconds: 10 });
-    expect(day.slice(0, 5).map((p) => p.kind)).toEqual(["idle", "latency", "build", "batch", "mixed"]);
-    expect(new Set(day.slice(5).map((p) => p.kind))).toEqual(new Set(["latency", "build", "batch"]));
+    const day = buildDay(builtin, { seed: 7, phaseSeconds: 20 });
+    expect(day.slice(0, 5).map((p) => p.name)).toEqual(["idle", "latency", "build", "batch", "mixed"]);
+    expect(new Set(day.slice(5).map((p) => p.name))).toEqual(new Set(["latency", "build", "batch"]));
     expect(day.slice(5).every((p) => p.recurring)).toBe(true);
     expect(day.slice(0, 5).some((p) => p.recurring)).toBe(false);
-    expect(buildDay({ seed: 7, phaseSeconds: 20, idleSeconds: 10 })).toEqual(day);
+    expect(buildDay(builtin, { seed: 7, phaseSeconds: 20 })).toEqual(day);
     const orders = new Set(
       [1, 2, 3, 4, 5, 6, 7, 8].map((seed) =>
-        buildDay({ seed, phaseSeconds: 20, idleSeconds: 10 })
+        buildDay(builtin, { seed, phaseSeconds: 20 })
           .slice(5)
-          .map((p) => p.kind)
+          .map((p) => p.name)
           .join(),
       ),
     );
     expect(orders.size).toBeGreaterThan(1);
-    expect(daySeconds(day)).toBe(10 + 7 * 20);
+    // The idle phase keeps its own 12 s; the others take the run's length.
+    expect(daySeconds(day)).toBe(12 + 7 * 20);
   });
 
   it("pauses between two phases of work, never after an idle one", () => {
-    const day = buildDay({ seed: 1, phaseSeconds: 15, idleSeconds: 5, pauseSeconds: 4, short: true });
+    const day = buildDay(builtin, { seed: 1, phaseSeconds: 15, pauseSeconds: 4, short: true });
     expect(day.map((p) => p.pauseSeconds)).toEqual([0, 0, 4, 4, 4]);
-    expect(daySeconds(day)).toBe(5 + 4 * 15 + 3 * 4);
+    expect(daySeconds(day)).toBe(12 + 4 * 15 + 3 * 4);
   });
 
   it("knows every cgroup it makes, parents first, for the probe of their ids", () => {
-    expect(dayCgroups()).toEqual([
+    expect(dayCgroups(dayUnits(builtin))).toEqual([
       "/system.slice",
       "/system.slice/api.service",
       "/user.slice",
+      "/user.slice/hogs.scope",
       "/user.slice/build.scope",
       "/batch.slice",
       "/batch.slice/jobs.service",
-      "/user.slice/hogs.scope",
     ]);
   });
 
   it("has each phase once on the short day", () => {
-    const day = buildDay({ seed: 1, phaseSeconds: 15, idleSeconds: 5, short: true });
-    expect(day.map((p) => p.kind)).toEqual(["idle", "latency", "build", "batch", "mixed"]);
+    const day = buildDay(builtin, { seed: 1, phaseSeconds: 15, short: true });
+    expect(day.map((p) => p.name)).toEqual(["idle", "latency", "build", "batch", "mixed"]);
   });
 
   it("interleaves the baseline and the learned day after day 1, learned days sharing day 1's store", () => {
@@ -73,9 +77,11 @@ describe("the day", () => {
 });
 
 describe("the guest script", () => {
-  const day = buildDay({ seed: 3, phaseSeconds: 20, idleSeconds: 5 });
+  const day = buildDay(builtin, { seed: 3, phaseSeconds: 20 });
+  const units = dayUnits(builtin);
   const script = guestScript({
     day,
+    units,
     runs: buildSchedule(1),
     dumpScript: "/opt/dump.js",
     daemonStartSeconds: 30,
@@ -93,9 +99,14 @@ describe("the guest script", () => {
     for (const unit of ["system.slice/api.service", "user.slice/build.scope", "batch.slice/jobs.service"])
       expect(script).toContain(unit);
     expect(script.match(/event\\":\\"phase-start/g)).toHaveLength(day.length * 3);
-    expect(script).toMatch(/rounds \$END 0 1 system\.slice\/api\.service wakelat/);
-    expect(script).toMatch(/rounds \$END 0 2 user\.slice\/build\.scope buildsim/);
-    expect(script).toMatch(/rounds \$END 0 3 batch\.slice\/jobs\.service batchsim/);
+    expect(script).toMatch(/rounds \$END 0 1 system\.slice\/api\.service \/tmp\/round\.out wakelat/);
+    expect(script).toMatch(/rounds \$END 0 2 user\.slice\/build\.scope \/tmp\/round\.out buildsim/);
+    expect(script).toMatch(/rounds \$END 0 3 batch\.slice\/jobs\.service \/tmp\/round\.out batchsim/);
+    // The hogs last the phase ({seconds}); the mixed phase's build runs again until it ends.
+    expect(script).toContain(
+      "inunit user.slice/hogs.scope stress-ng --cpu 2 --cpu-load 50 --timeout 20s --quiet",
+    );
+    expect(script).toMatch(/^again \$END user\.slice\/build\.scope buildsim .* & BG0=\$!$/m);
   });
 
   it("runs the daemon observing for the baseline and in auto mode otherwise, and injects the ejection where asked", () => {
@@ -124,6 +135,7 @@ describe("the guest script", () => {
   it("runs the scripted model for the LLM runs, and points the daemon at it", () => {
     const withModel = guestScript({
       day,
+      units,
       runs: buildSchedule(1),
       dumpScript: "/opt/dump.js",
       daemonStartSeconds: 30,

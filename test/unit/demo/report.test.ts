@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { buildDay } from "../../../src/demo/day.ts";
+import { BUILTIN_DAY, loadDayFile } from "../../../src/demo/day-file.ts";
 import { type DayEvent, parseConsole, parseConsoleLine } from "../../../src/demo/events.ts";
 import { collectRuns, mainPolicy, median, policyTimeline } from "../../../src/demo/kpi.ts";
 import {
@@ -10,8 +12,9 @@ import {
   noiseBand,
 } from "../../../src/demo/report.ts";
 
-// A day as the guest prints it: two phases (idle, latency) per run, rounds with their figures,
-// the kernel's scheduler changes and the daemon's log lines.
+// A day as the guest prints it: the built-in day's first two phases (idle, latency) per run,
+// rounds with wakelat's report as their output, the kernel's scheduler changes and the daemon's
+// log lines.
 function consoleOf(
   runs: {
     mode: string;
@@ -29,11 +32,11 @@ function consoleOf(
   r({ load: "kernel", t, state: "disabled", ops: "" });
   runs.forEach((run, i) => {
     r({ load: "day", event: "run-start", run: i, mode: run.mode, t: t++ });
-    r({ load: "day", event: "phase-start", run: i, phase: 0, kind: "idle", t: t });
+    r({ load: "day", event: "phase-start", run: i, phase: 0, name: "idle", t: t });
     t += 5;
-    r({ load: "day", event: "phase-end", run: i, phase: 0, kind: "idle", t });
+    r({ load: "day", event: "phase-end", run: i, phase: 0, name: "idle", t });
     const start = t;
-    r({ load: "day", event: "phase-start", run: i, phase: 1, kind: "latency", t });
+    r({ load: "day", event: "phase-start", run: i, phase: 1, name: "latency", t });
     if (run.policyAt !== undefined) {
       lines.push(
         `SCHEDCTLD ${i} ${start + run.policyAt - 0.5} {"level":30,"SCHEDCTL_EVENT":"deploy","msg":"Deployed policy latency (probation)"}`,
@@ -47,20 +50,20 @@ function consoleOf(
     if (run.rollback)
       lines.push(`SCHEDCTLD ${i} ${start + 9} {"level":40,"SCHEDCTL_EVENT":"rollback","msg":"Rolled back"}`);
     run.p99.forEach((p99, k) => {
+      const report = { load: "wakelat", p50_us: run.p50[k], p99_us: p99, rps: 400 };
       r({
+        load: "round",
         run: i,
         phase: 1,
         unit: "system.slice/api.service",
         start: t,
         end: t + 5,
-        load: "wakelat",
-        p50_us: run.p50[k],
-        p99_us: p99,
-        rps: 400,
+        status: 0,
+        out: Buffer.from(`SCHEDCTL-RESULT ${JSON.stringify(report)}\n`).toString("base64"),
       });
       t += 5;
     });
-    r({ load: "day", event: "phase-end", run: i, phase: 1, kind: "latency", t });
+    r({ load: "day", event: "phase-end", run: i, phase: 1, name: "latency", t });
     if (run.policyAt !== undefined) r({ load: "kernel", t: t + 0.1, state: "disabled", ops: "" });
     r({ load: "store", run: i, kernel: { state: "disabled", ops: "" }, phases: [], deployments: [] });
     r({ load: "day", event: "run-end", run: i, t: t + 1 });
@@ -74,10 +77,15 @@ describe("events", () => {
     expect(parseConsoleLine("random")).toBeUndefined();
     expect(parseConsoleLine('SCHEDCTL-RESULT {"load":"day","event":"nonsense","t":1}')).toBeUndefined();
     expect(parseConsoleLine("SCHEDCTL-RESULT {broken")).toBeUndefined();
-    // A hog's own report (no run, no phase) is not a round.
+    // A load's own report outside a round is not a round.
     expect(
       parseConsoleLine('SCHEDCTL-RESULT {"load":"wakelat","p50_us":1,"p99_us":2,"rps":3}'),
     ).toBeUndefined();
+    expect(
+      parseConsoleLine(
+        `SCHEDCTL-RESULT {"load":"round","run":0,"phase":1,"unit":"u","start":1,"end":2,"status":0,"out":"${Buffer.from("hi\n").toString("base64")}"}`,
+      ),
+    ).toMatchObject({ kind: "round", round: { output: "hi\n", status: 0 } });
     const daemon = parseConsoleLine(
       'SCHEDCTLD 3 12.5 {"level":30,"event":"phase","class":"latency","msg":"phase change: a -> b"}',
     );
@@ -114,7 +122,9 @@ describe("KPIs and the report", () => {
     { mode: "learned", p50: [100, 90, 100], p99: [20000, 20000, 20000], policyAt: 2 },
   ]);
   const events: DayEvent[] = parseConsole(text);
-  const runs = collectRuns(events);
+  const file = loadDayFile(BUILTIN_DAY);
+  const day = buildDay(file, { seed: 1, phaseSeconds: 15, short: true });
+  const runs = collectRuns(events, day);
 
   it("collects each run's phases, medians over rounds, the policies in place and the time to adapt", () => {
     expect(runs.map((r) => r.mode)).toEqual([
@@ -127,7 +137,7 @@ describe("KPIs and the report", () => {
       "learned",
     ]);
     const latency = runs[2]!.phases[1]!;
-    expect(latency.kpis).toMatchObject({ p50Us: 100, p99Us: 3000, rps: 400 });
+    expect(latency.kpis).toMatchObject({ p50_us: 100, p99_us: 3000, rps: 400 });
     expect(latency.adaptS).toBeCloseTo(2);
     expect(mainPolicy(latency)).toBe("schedctl_latency");
     expect(mainPolicy(runs[0]!.phases[1]!)).toBe("default");
@@ -136,16 +146,18 @@ describe("KPIs and the report", () => {
   });
 
   it("compares medians with the default, with the default-against-itself band beside each ratio", () => {
-    const report = buildReport(runs);
+    const report = buildReport(runs, day, file);
     const row = report.rows[0]!;
     // baseline p99 medians: 7000, 9000, 5000 -> 7000; learned: 3000, 3000, 20000 -> 3000.
-    expect(row).toMatchObject({ kind: "latency", baseline: 7000, learned: 3000, day1: 4000 });
-    expect(row.learnedRatio).toBeCloseTo(3000 / 7000);
-    expect(row.band).toBeCloseTo(2000 / 7000);
+    expect(row.name).toBe("latency");
+    expect(row.kpi).toMatchObject({ metric: "p99_us", baseline: 7000, learned: 3000, day1: 4000 });
+    expect(row.kpi.learnedRatio).toBeCloseTo(3000 / 7000);
+    expect(row.kpi.band).toBeCloseTo(2000 / 7000);
     expect(row.verdict).toBe("better");
-    expect(row.p50?.ratio).toBeCloseTo(100 / 1000);
+    expect(row.also[0]).toMatchObject({ metric: "p50_us" });
+    expect(row.also[0]!.learnedRatio).toBeCloseTo(100 / 1000);
     expect(report.summary).toMatchObject({ regressions: 0, rollbacks: 1, adaptS: 2 });
-    expect(report.summary.noiseP99).toBeCloseTo(2000 / 7000);
+    expect(report.summary.figures.find((f) => f.key === "noise_p99")!.value).toBeCloseTo(2000 / 7000);
     expect(finalLine(report)).toBe(
       "autopilot: latency_p50_ratio=0.10 latency_p99_ratio=0.43 build_ratio=na batch_ratio=na mixed_p99_ratio=na adapt_s=2.0 regressions=0 worst_ratio=0.43 rollbacks=1 noise_p99=0.29",
     );

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildDay, buildSchedule } from "../../../src/demo/day.ts";
+import { BUILTIN_DAY, loadDayFile } from "../../../src/demo/day-file.ts";
 import { demo } from "../../../src/demo/demo.ts";
 import { parseConsoleLine } from "../../../src/demo/events.ts";
 import type { RunRecord } from "../../../src/demo/kpi.ts";
@@ -44,7 +45,7 @@ function run(index: number, mode: RunRecord["mode"], policy: string, p99s: numbe
       {
         run: index,
         phase: 0,
-        kind: "idle",
+        name: "idle",
         start: base + 2,
         end: base + 12,
         rounds: [],
@@ -55,18 +56,18 @@ function run(index: number, mode: RunRecord["mode"], policy: string, p99s: numbe
       {
         run: index,
         phase: 1,
-        kind: "latency",
+        name: "latency",
         start: base + 12,
         end: base + 42,
         rounds: p99s.map((p99, k) => ({
-          load: "wakelat" as const,
           run: index,
           phase: 1,
+          unit: "system.slice/api.service",
           start: base + 12 + 5 * k,
           end: base + 17 + 5 * k,
-          p50_us: 100,
-          p99_us: p99,
-          rps: 300,
+          status: 0,
+          output: "",
+          figures: { p50_us: 100, p99_us: p99, rps: 300 },
         })),
         kpis: {},
         policies: [
@@ -84,11 +85,13 @@ describe("the timeline picture", () => {
     run(0, "baseline", "default", [7000, 8000, 6000]),
     run(1, "learned", "schedctl_latency", [3000, 2500, 40000]),
     "kernel 7.3.4 under qemu TCG",
+    { of: "latency", metric: "p99_us", label: "p99 us", better: "lower", phases: new Set([1]) },
+    new Set([0]),
   );
 
   it("lays both runs on one time axis from their first phase", () => {
     expect(model.duration).toBe(40);
-    expect(model.phases.map((p) => [p.kind, p.from, p.to])).toEqual([
+    expect(model.phases.map((p) => [p.name, p.from, p.to])).toEqual([
       ["idle", 0, 10],
       ["latency", 10, 40],
     ]);
@@ -108,7 +111,8 @@ describe("the timeline picture", () => {
     expect(svg).toContain(">latency</text>");
     expect(svg).toContain(">kernel default</text>");
     expect(svg.match(/<circle cx=/g)!.length).toBe(6 + 2);
-    expect(svg).toContain("service p99, autopilot");
+    expect(svg).toContain("latency p99, autopilot");
+    expect(svg).toContain(">latency p99 (log)</text>");
     expect(svg).toContain(">latency</text>");
     // Decades on the log axis span the values: 2.5 ms .. 40 ms -> 1 .. 100 ms.
     expect(svg).toContain(">1 ms</text>");
@@ -125,7 +129,7 @@ describe("the timeline picture", () => {
 });
 
 describe("the live view", () => {
-  const day = buildDay({ seed: 1, phaseSeconds: 20, idleSeconds: 10, short: true });
+  const day = buildDay(loadDayFile(BUILTIN_DAY), { seed: 1, phaseSeconds: 20, short: true });
   const view = new LiveView(day, buildSchedule(1));
   const feed = (line: string) => view.push(parseConsoleLine(line)!);
 
@@ -135,7 +139,7 @@ describe("the live view", () => {
     ]);
     expect(
       feed(
-        'SCHEDCTL-RESULT {"load":"day","event":"phase-start","run":1,"phase":1,"kind":"latency","t":60}',
+        'SCHEDCTL-RESULT {"load":"day","event":"phase-start","run":1,"phase":1,"name":"latency","t":60}',
       )[0],
     ).toMatch(/\[\s+60\.0s\] phase 2\/5: latency/);
     expect(
@@ -152,14 +156,15 @@ describe("the live view", () => {
     expect(
       feed('SCHEDCTL-RESULT {"load":"kernel","t":66,"state":"enabled","ops":"schedctl_latency"}')[0],
     ).toMatch(/kernel: now schedctl_latency/);
+    const report = 'SCHEDCTL-RESULT {"load":"wakelat","p50_us":150,"p99_us":4200,"rps":310}\n';
     feed(
-      'SCHEDCTL-RESULT {"run":1,"phase":1,"unit":"u","start":66,"end":71,"load":"wakelat","p50_us":150,"p99_us":4200,"rps":310}',
+      `SCHEDCTL-RESULT {"load":"round","run":1,"phase":1,"unit":"u","start":66,"end":71,"status":0,"out":"${Buffer.from(report).toString("base64")}"}`,
     );
     const status = view.render();
     expect(status[0]).toMatch(/^\[#+-+\] run 2\/3 autopilot, day 1/);
     expect(status[1]).toMatch(/phase\s+2\/5 latency, 6\/20 s\s+\(schedctld sees: latency\)/);
     expect(status[2]).toBe("policy  schedctl_latency");
-    expect(status[3]).toBe("KPI     service wake-up p50 0.15 ms, p99 4.20 ms, 310 req/s");
+    expect(status[3]).toBe("KPI     latency: p99 us 4200, p50 us 150");
   });
 
   it("checks that the store and the kernel name the same scheduler", () => {
@@ -243,6 +248,23 @@ describe("schedctl demo", () => {
     expect(status).toBe(3);
     expect(err.text()).toContain(`no sched_ext kernel is cached in ${cacheDir}/kernel`);
     expect(err.text()).toContain("get it with: SCHEDCTL_CACHE_DIR=");
+  });
+
+  it("refuses a bad day file before anything else, even before looking for the kernel", async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, "day.toml"),
+      '[schedule]\norder = ["svc"]\n[phases.svc]\nunit = "a.slice"\nrun = "x"\n',
+    );
+    const err = capture();
+    const status = await demo(["--day", join(dir, "day.toml"), "--cache-dir", tempDir()], {
+      out: capture().stream,
+      err: err.stream,
+    });
+    expect(status).toBe(2);
+    expect(err.text()).toBe(
+      `${join(dir, "day.toml")}: phase "svc": key kpi: expected the KPI read from each round of run\n`,
+    );
   });
 
   it("refuses bad options with its usage", async () => {
