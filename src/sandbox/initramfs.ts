@@ -12,9 +12,11 @@ import { basename, dirname, join } from "node:path";
 import type { Logger } from "../log/logger.ts";
 import { buildArchive, fingerprint } from "./archive.ts";
 import { requireTool, run } from "./exec.ts";
+import { copyLibraries, copyWithLibraries } from "./libraries.ts";
 import { ensureLoads } from "./loads.ts";
 import { ensureKernelModules } from "./modules.ts";
 import { ensureRuntimeDisk } from "./runtime-disk.ts";
+import { ensureToolsDisk, GUEST_TOOLS_DIR } from "./tools-disk.ts";
 import { EXIT_MARKER, type VmFile } from "./types.ts";
 
 /** Where the project sits inside the guest; the payload script starts there. */
@@ -28,6 +30,8 @@ const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
 const LAYOUT = "layout 3: zstd base, ext4 runtime disk\n";
 /** The kernel argument that tells /init to mount the runtime disk (/dev/vda). */
 export const RUNTIME_DISK_ARG = "schedctl.runtime=1";
+/** `schedctl.tools=vdX`: /init mounts the tools disk from that device at GUEST_TOOLS_DIR. */
+export const TOOLS_DISK_ARG = "schedctl.tools=";
 const GUEST_RUNTIME = "/runtime";
 
 const INIT = `#!/bin/sh
@@ -45,13 +49,30 @@ mount -t tmpfs tmpfs /tmp
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-if grep -q "${RUNTIME_DISK_ARG}" /proc/cmdline; then
+tools_dev=
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in ${TOOLS_DISK_ARG}*) tools_dev="\${arg#${TOOLS_DISK_ARG}}" ;; esac
+done
+if grep -q "${RUNTIME_DISK_ARG}" /proc/cmdline || [ -n "$tools_dev" ]; then
   # The cloud kernel builds virtio_blk as a module.
   for ko in $(cat /lib/schedctl/modules.order); do insmod "/lib/schedctl/$ko"; done
+fi
+if grep -q "${RUNTIME_DISK_ARG}" /proc/cmdline; then
   n=0
   while [ ! -b /dev/vda ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
   mkdir -p ${GUEST_RUNTIME}
   mount -t ext4 -o ro /dev/vda ${GUEST_RUNTIME} || echo "schedctl: cannot mount the runtime disk /dev/vda"
+fi
+if [ -n "$tools_dev" ]; then
+  n=0
+  while [ ! -b /dev/$tools_dev ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+  mkdir -p ${GUEST_TOOLS_DIR}
+  if mount -t ext4 -o ro /dev/$tools_dev ${GUEST_TOOLS_DIR}; then
+    for d in proc sys dev; do mount --bind /$d ${GUEST_TOOLS_DIR}/$d; done
+    mount -t tmpfs tmpfs ${GUEST_TOOLS_DIR}/tmp
+  else
+    echo "schedctl: cannot mount the tools disk /dev/$tools_dev"
+  fi
 fi
 ip link set lo up
 echo "+cpu +cpuset +memory +io +pids" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
@@ -68,11 +89,13 @@ const TOOLS: { name: string; debianPackage: string }[] = [
   { name: "stress-ng", debianPackage: "stress-ng" },
   { name: "cyclictest", debianPackage: "rt-tests" },
   { name: "hackbench", debianPackage: "rt-tests" },
+  { name: "rt-app", debianPackage: "rt-app" },
 ];
 
 export interface InitramfsLayers {
   base: string;
   runtime: string;
+  tools: string;
 }
 
 /** The two cached layers, built when their inputs changed. */
@@ -83,6 +106,7 @@ export async function ensureInitramfsLayers(cacheDir: string, logger?: Logger): 
   return {
     base: await ensureBase(dir, cacheDir, node, logger),
     runtime: await ensureRuntimeDisk(dir, node, logger),
+    tools: await ensureToolsDisk(dir, logger),
   };
 }
 
@@ -155,25 +179,4 @@ export async function buildRunArchive(out: string, script: string, files: VmFile
     mkdirSync(join(root, dirname(GUEST_PAYLOAD)), { recursive: true });
     writeFileSync(join(root, GUEST_PAYLOAD), script);
   });
-}
-
-/** Copies a binary to `guestPath` and every library ldd lists for it to the same path in the guest. */
-async function copyWithLibraries(binary: string, root: string, guestPath: string): Promise<void> {
-  const to = join(root, guestPath);
-  mkdirSync(dirname(to), { recursive: true });
-  copyFileSync(binary, to); // follows symlinks and keeps the mode
-  await copyLibraries(binary, root);
-}
-
-/** Copies the libraries ldd lists for a binary to the same paths in the guest. */
-async function copyLibraries(binary: string, root: string): Promise<void> {
-  const ldd = await run("ldd", [binary]).catch(() => ""); // static binaries: nothing to add
-  for (const match of ldd.matchAll(/(\/\S+) \(0x/g)) {
-    const lib = match[1]!;
-    const libTo = join(root, lib);
-    if (!existsSync(libTo)) {
-      mkdirSync(dirname(libTo), { recursive: true });
-      copyFileSync(lib, libTo);
-    }
-  }
 }

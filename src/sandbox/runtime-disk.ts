@@ -2,12 +2,11 @@
 // production node_modules, mounted by the guest's /init at /runtime. A disk rather than an
 // initramfs layer: under TCG the kernel took 7-20 s to unpack those 190 MB on every boot, while a
 // disk is read only as far as Node touches it.
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, cpSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { Logger } from "../log/logger.ts";
-import { fingerprint, pruneOlderLayers } from "./archive.ts";
-import { requireTool, run, which } from "./exec.ts";
+import { buildDiskImage, fingerprint } from "./archive.ts";
+import { run, which } from "./exec.ts";
 
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
 /** Bumped when the way the disk is built changes, so a cached one is rebuilt. */
@@ -15,7 +14,6 @@ const LAYOUT = "runtime disk 1\n";
 
 /** The runtime disk: the Node this process runs on (scripts/setup.sh's Node 26), production node_modules. */
 export async function ensureRuntimeDisk(dir: string, node: string, logger?: Logger): Promise<string> {
-  const mke2fs = requireTool("mke2fs", "e2fsprogs", "to build the sandbox's runtime disk");
   const lock = join(PROJECT_ROOT, "package-lock.json");
   const manifest = existsSync(lock) ? lock : join(PROJECT_ROOT, "package.json");
   const out = join(dir, `runtime-${fingerprint([node, manifest], LAYOUT + process.version)}.ext4`);
@@ -23,9 +21,7 @@ export async function ensureRuntimeDisk(dir: string, node: string, logger?: Logg
 
   logger?.info({ out }, "building the sandbox's runtime disk (Node and production node_modules)");
   const packages = await productionPackages();
-  const root = mkdtempSync(join(tmpdir(), "schedctl-runtime-"));
-  const partial = `${out}.tmp-${process.pid}`;
-  try {
+  await buildDiskImage(out, "schedctl-rt", async (root) => {
     mkdirSync(join(root, "bin"));
     copyFileSync(node, join(root, "bin/node"));
     // Its debug info is a third of the binary: strip it, the guest never needs it.
@@ -38,29 +34,7 @@ export async function ensureRuntimeDisk(dir: string, node: string, logger?: Logg
         filter: (src) => keepInGuest(pkg, src),
       });
     }
-    const bytes = Number((await run("du", ["-sb", root])).split("\t")[0]);
-    const megabytes = Math.ceil((bytes * 1.2) / 1048576) + 32;
-    await run(mke2fs, [
-      "-q",
-      "-t",
-      "ext4",
-      "-O",
-      "^has_journal",
-      "-m",
-      "0",
-      "-L",
-      "schedctl-rt",
-      "-d",
-      root,
-      partial,
-      `${megabytes}M`,
-    ]);
-    renameSync(partial, out);
-    pruneOlderLayers(out);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-    rmSync(partial, { force: true });
-  }
+  });
   return out;
 }
 

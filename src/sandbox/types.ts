@@ -27,6 +27,8 @@ export interface VmRunOptions {
   /** Attach the runtime disk with Node and the project's production node_modules (default true).
    * Runs that need neither (bpftool and shell only) boot a little quicker without it. */
   node?: boolean;
+  /** Attach the tools disk (src/sandbox/tools-disk.ts: perf), mounted at /tools; default false. */
+  tools?: boolean;
   /** Extra kernel command-line arguments. */
   kernelArgs?: string[];
   /** Called with qemu's pid once it runs (tests check it is gone afterwards). */

@@ -8,7 +8,13 @@ import { createInterface } from "node:readline";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "../log/logger.ts";
 import { which } from "./exec.ts";
-import { BOOTED_MARKER, buildRunArchive, ensureInitramfsLayers, RUNTIME_DISK_ARG } from "./initramfs.ts";
+import {
+  BOOTED_MARKER,
+  buildRunArchive,
+  ensureInitramfsLayers,
+  RUNTIME_DISK_ARG,
+  TOOLS_DISK_ARG,
+} from "./initramfs.ts";
 import { defaultCacheDir, ensureSandboxKernel } from "./kernel-image.ts";
 import { qemuCommand } from "./qemu.ts";
 import { EXIT_MARKER, RESULT_MARKER, type Sandbox, type VmResult, type VmRunOptions } from "./types.ts";
@@ -49,11 +55,17 @@ export function createQemuSandbox(options: QemuSandboxOptions = {}): Sandbox {
           await concatenate([layers.base, runLayer], initrd);
         });
         const withNode = run.node !== false;
+        const drives = [
+          ...(withNode ? [{ file: layers.runtime, readOnly: true }] : []),
+          ...(run.tools ? [{ file: layers.tools, readOnly: true }] : []),
+        ];
+        // virtio disks appear as vda, vdb, ... in the order they are given.
+        const toolsArg = run.tools ? [`${TOOLS_DISK_ARG}vd${withNode ? "b" : "a"}`] : [];
         const command = qemuCommand({
           kernel: kernel.vmlinuz,
           initrd,
-          append: [...(withNode ? [RUNTIME_DISK_ARG] : []), ...(run.kernelArgs ?? [])],
-          drives: withNode ? [{ file: layers.runtime, readOnly: true }] : [],
+          append: [...(withNode ? [RUNTIME_DISK_ARG] : []), ...toolsArg, ...(run.kernelArgs ?? [])],
+          drives,
           cpus: run.cpus,
           memoryMb: run.memoryMb,
           accel: run.accel,

@@ -1,11 +1,7 @@
 import { z } from "zod";
 import type { PolicyWorkload } from "../policies/types.ts";
-import {
-  cyclictestArgs,
-  cyclictestLatency,
-  parseCyclictestJson,
-  type WakeupLatency,
-} from "../sandbox/tools/cyclictest.ts";
+import { cyclictestArgs, cyclictestLatency, parseCyclictestJson } from "../sandbox/tools/cyclictest.ts";
+import type { WakeupLatency } from "../sandbox/tools/latency.ts";
 import { RESULT_MARKER } from "../sandbox/types.ts";
 import { compareToDefault, type Judgement, judgeAgainstDefault, round3 } from "./against-default.ts";
 import type { AgainstDefault, DefaultThresholds, SandboxFigures } from "./types.ts";

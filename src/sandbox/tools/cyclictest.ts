@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { latencyFromCounts, type WakeupLatency } from "./latency.ts";
 import type { ToolParser } from "./parser.ts";
 
 // cyclictest (Debian's rt-tests) as a wake-up latency load: the command line for SCHED_OTHER
@@ -35,19 +36,9 @@ export const CyclictestReport = z.looseObject({
 });
 export type CyclictestReport = z.infer<typeof CyclictestReport>;
 
-export interface WakeupLatency {
-  /** Wake-ups measured, over all threads. */
-  samples: number;
-  p50Us: number;
-  p99Us: number;
-  maxUs: number;
-}
-
 /** Percentiles over every thread's wake-ups; overflows (past the histogram) count at the max. */
 export function cyclictestLatency(report: CyclictestReport): WakeupLatency {
   const counts = new Map<number, number>();
-  let samples = 0;
-  let maxUs = 0;
   for (const thread of Object.values(report.thread)) {
     let inHistogram = 0;
     for (const [us, count] of Object.entries(thread.histogram)) {
@@ -56,20 +47,8 @@ export function cyclictestLatency(report: CyclictestReport): WakeupLatency {
     }
     const overflows = Math.max(0, thread.cycles - inHistogram);
     if (overflows > 0) counts.set(thread.max, (counts.get(thread.max) ?? 0) + overflows);
-    samples += Math.max(thread.cycles, inHistogram);
-    maxUs = Math.max(maxUs, thread.max);
   }
-  const sorted = [...counts.entries()].sort(([a], [b]) => a - b);
-  const percentile = (q: number) => {
-    const rank = Math.ceil(q * samples);
-    let seen = 0;
-    for (const [us, count] of sorted) {
-      seen += count;
-      if (seen >= rank) return us;
-    }
-    return maxUs;
-  };
-  return { samples, p50Us: percentile(0.5), p99Us: percentile(0.99), maxUs };
+  return latencyFromCounts(counts);
 }
 
 /** The report as cyclictest wrote it, or the reason it cannot be read. */
