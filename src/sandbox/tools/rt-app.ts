@@ -65,6 +65,8 @@ const COLUMNS = [
 ];
 
 const Row = z.object({
+  /** Which thread log the row came from (files are read concatenated). */
+  log: z.number().int().nonnegative(),
   slack: z.number().int(),
   wu_lat: z.number().int().nonnegative(),
   c_period: z.number().int().nonnegative(),
@@ -82,11 +84,13 @@ export interface RtAppFigures extends WakeupLatency {
 export function parseRtAppLogs(text: string): Row[] {
   const rows: Row[] = [];
   let header: string[] | undefined;
+  let log = -1;
   for (const [n, line] of text.split("\n").entries()) {
     const fields = line.trim().split(/\s+/).filter(Boolean);
     if (fields.length === 0 || fields[0] === "#") continue;
     if (fields[0] === "#idx") {
       header = [fields[0].slice(1), ...fields.slice(1)];
+      log++;
       const missing = COLUMNS.filter((c) => !header!.includes(c));
       if (missing.length > 0) throw new Error(`rt-app log line ${n + 1}: no column ${missing.join(", ")}`);
       continue;
@@ -94,7 +98,10 @@ export function parseRtAppLogs(text: string): Row[] {
     if (!header) throw new Error(`rt-app log line ${n + 1}: a row before the #idx header`);
     if (fields.length !== header.length)
       throw new Error(`rt-app log line ${n + 1}: ${fields.length} fields, the header has ${header.length}`);
-    const parsed = Row.safeParse(Object.fromEntries(header.map((name, i) => [name, Number(fields[i])])));
+    const parsed = Row.safeParse({
+      ...Object.fromEntries(header.map((name, i) => [name, Number(fields[i])])),
+      log,
+    });
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new Error(`rt-app log line ${n + 1}: ${issue.path.join(".")}: ${issue.message}`);
@@ -106,10 +113,19 @@ export function parseRtAppLogs(text: string): Row[] {
   return rows;
 }
 
-/** Each row carries one timer activation: its wake-up latency and its slack. */
+/**
+ * Each row carries one timer activation. A burst that ends past the next activation (negative
+ * slack) leaves that activation nothing to sleep for: rt-app logs its wake-up latency as 0, but
+ * it started late by the overrun, and that is what it counts as here.
+ */
 export function rtAppFigures(rows: readonly Row[]): RtAppFigures {
   const counts = new Map<number, number>();
-  for (const r of rows) counts.set(r.wu_lat, (counts.get(r.wu_lat) ?? 0) + 1);
+  rows.forEach((r, i) => {
+    const before = rows[i - 1];
+    const overrun = before && before.log === r.log ? Math.max(0, -before.slack) : 0;
+    const us = r.wu_lat > 0 ? r.wu_lat : overrun;
+    counts.set(us, (counts.get(us) ?? 0) + 1);
+  });
   const slack = rows.map((r) => r.slack).sort((a, b) => a - b);
   return {
     ...latencyFromCounts(counts),

@@ -13,7 +13,8 @@ import {
 
 // Every text below was recorded in the sandbox VM (kernel 7.3.4, multi-threaded TCG, 2 vCPUs,
 // beside `stress-ng --cpu 2`) by test/fixtures/tools/record-tools.ts; the percentiles they give were
-// checked against awk over the same logs (nearest rank).
+// checked against awk over the same logs (nearest rank, an overrun activation counted as late by
+// the overrun).
 const fixture = (name: string) =>
   readFileSync(join(import.meta.dirname, "..", "..", "fixtures", "tools", name), "utf8");
 
@@ -40,7 +41,7 @@ describe("rt-app", () => {
     const rows = parseRtAppLogs(fixture("rt-app-service.log"));
     expect(rows).toHaveLength(6082);
     const figures = rtAppFigures(rows);
-    expect(figures).toMatchObject({ samples: 6082, p50Us: 358, p99Us: 5162, maxUs: 31844 });
+    expect(figures).toMatchObject({ samples: 6082, p50Us: 359, p99Us: 5162, maxUs: 31844 });
     expect(figures.missed).toBeGreaterThan(0);
     expect(figures.missed).toBeLessThan(1);
   });
