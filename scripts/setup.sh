@@ -16,7 +16,7 @@ apt_packages=(clang llvm busybox-static cpio zstd stress-ng rt-tests rt-app linu
   prometheus)
 # Packages whose bookworm version is too old, each with the least version that works, taken
 # from bookworm-backports: bpftool 7.1 rejects struct_ops links; qemu 7.2's multi-threaded TCG
-# dies at sched_ext switches (docs/emulator.md); libbpf 1.1 lacks .struct_ops.link.
+# dies at sched_ext switches (docs/sandbox.md); libbpf 1.1 lacks .struct_ops.link.
 backports_packages=("bpftool 7.5" "qemu-system-x86 1:10.0" "libbpf-dev 1:1.4")
 
 installed_version() { { dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null || true; } | awk '/install ok installed/ {print $4}'; }

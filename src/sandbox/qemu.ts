@@ -42,7 +42,7 @@ export const DEFAULT_KERNEL_ARGS = ["console=ttyS0", "loglevel=1", "oops=panic",
  * unless $SCHEDCTL_TCG_THREAD says "single". qemu 7.2's multi-threaded TCG died of `Oops: int3`
  * in update_rq_clock at sched_ext switches (the kernel live-patches its static branches with
  * int3, and another vCPU ran the stale translation); setup installs qemu >= 10 from
- * bookworm-backports, whose crash rate per switch is in docs/emulator.md.
+ * bookworm-backports (docs/sandbox.md; the crash rate per switch is not yet measured).
  */
 export function defaultTcgThread(): "single" | "multi" {
   return process.env.SCHEDCTL_TCG_THREAD === "single" ? "single" : "multi";
