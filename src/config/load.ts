@@ -73,10 +73,17 @@ function parseTable(file: string, text: string): Table {
   try {
     return parseToml(text) as Table;
   } catch (error) {
-    const { line, column } = error as { line?: number; column?: number };
-    const at = line === undefined ? "" : `:${line}:${column ?? 1}`;
-    throw new ConfigError(`${file}${at}: not valid TOML: ${(error as Error).message.split("\n")[0]}`);
+    const { line, column, message } = tomlErrorAt(error);
+    const at = line === undefined ? "" : `:${line}:${column}`;
+    throw new ConfigError(`${file}${at}: not valid TOML: ${message}`);
   }
+}
+
+/** Where smol-toml's parse error points (1-based; no line when it names none) and its first line. */
+export function tomlErrorAt(error: unknown): { line?: number; column: number; message: string } {
+  const { line, column } = error as { line?: number; column?: number };
+  const message = (error as Error).message.split("\n")[0]!;
+  return line === undefined ? { column: 1, message } : { line, column: column ?? 1, message };
 }
 
 /**

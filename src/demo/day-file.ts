@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
+import { tomlErrorAt } from "../config/load.ts";
 import type { Metric } from "../sandbox/tools/parser.ts";
 import { PARSERS } from "../sandbox/tools/registry.ts";
 
@@ -179,9 +180,9 @@ export function parseDayFile(text: string, path: string): DayFile {
   try {
     raw = parseToml(text);
   } catch (error) {
-    const { line, column } = error as { line?: number; column?: number };
-    const message = (error as Error).message.split("\n")[0]!.replace(/^Invalid TOML document: /, "");
-    throw fail(line === undefined ? "not TOML" : `not TOML at line ${line}, column ${column ?? 1}`, message);
+    const { line, column, message } = tomlErrorAt(error);
+    const what = message.replace(/^Invalid TOML document: /, "");
+    throw fail(line === undefined ? "not TOML" : `not TOML at line ${line}, column ${column}`, what);
   }
   const parsed = DayFileSchema.safeParse(raw);
   if (!parsed.success) {
