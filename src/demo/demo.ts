@@ -2,7 +2,8 @@ import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createLogger } from "../log/logger.ts";
-import { defaultCacheDir } from "../sandbox/kernel-image.ts";
+import { defaultCacheDir, ensureSandboxKernel } from "../sandbox/kernel-image.ts";
+import { defaultTcgThread } from "../sandbox/qemu.ts";
 import { forTerminal, forTerminalBlock } from "../text/untrusted.ts";
 import { buildDay, buildSchedule, type DayOptions, isIdle, type ScheduledRun } from "./day.ts";
 import { BUILTIN_DAY, type DayFile, DayFileError, loadDayFile } from "./day-file.ts";
@@ -184,7 +185,11 @@ export async function showDay(options: ShowDayOptions): Promise<number> {
     io.err.write(`the day did not complete: ${forTerminal(failure)}\n`);
     return 1;
   }
-  const presented = presentDay(outcome, options.outDir, subtitleOf(outcome));
+  const kernel = await ensureSandboxKernel({ cacheDir: options.cacheDir });
+  const presented = presentDay(outcome, options.outDir, subtitleOf(outcome), {
+    mode: defaultTcgThread(),
+    kernel: kernel.version,
+  });
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   io.out.write(
     `\n${forTerminalBlock(presented.table)}\n\n${outcome.autoMode.ready ? "" : `note: the autopilot runs could only observe: ${forTerminal(outcome.autoMode.reason)}\n`}` +

@@ -4,7 +4,14 @@ import { join } from "node:path";
 import { which } from "../sandbox/exec.ts";
 import { type DayPhase, isIdle } from "./day.ts";
 import { kpiMetric, kpiMetrics } from "./day-file.ts";
-import { buildReport, type DayReport, finalLine, formatLlmCalls, formatTable } from "./report.ts";
+import {
+  buildReport,
+  type DayMachine,
+  type DayReport,
+  finalLine,
+  formatLlmCalls,
+  formatTable,
+} from "./report.ts";
 import type { DayOutcome } from "./run.ts";
 import { type PictureKpi, renderTimeline, timelineModel } from "./timeline.ts";
 
@@ -19,13 +26,18 @@ export interface Presented {
   png?: string;
 }
 
-export function presentDay(outcome: DayOutcome, outDir: string | undefined, subtitle: string): Presented {
+export function presentDay(
+  outcome: DayOutcome,
+  outDir: string | undefined,
+  subtitle: string,
+  machine: DayMachine,
+): Presented {
   const report = buildReport(outcome.records, outcome.day, outcome.file);
   const table = formatTable(report);
   const presented: Presented = {
     report,
     table: outcome.llm ? `${table}\n\n${formatLlmCalls(outcome.records)}` : table,
-    line: finalLine(report),
+    line: finalLine(report, machine),
   };
   const baseline = outcome.records.find((r) => r.mode === "baseline");
   const autopilot = outcome.records.filter((r) => r.mode !== "baseline").at(-1);

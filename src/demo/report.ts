@@ -254,8 +254,14 @@ export function formatLlmCalls(runs: readonly RunRecord[]): string {
   return lines.join("\n");
 }
 
-/** The bench's last line: the day's ratios, the autopilot's own figures, then the noise bands. */
-export function finalLine(report: DayReport): string {
+/** Where a day ran: a figure counts only with its emulator mode and kernel beside it. */
+export interface DayMachine {
+  mode: "single" | "multi";
+  kernel: string;
+}
+
+/** The bench's last line: the day's ratios, the autopilot's own figures, the noise bands, then where it ran. */
+export function finalLine(report: DayReport, machine: DayMachine): string {
   const s = report.summary;
   const v = (x: number | undefined, digits = 2) => (x === undefined ? "na" : x.toFixed(digits));
   const of = (figure: "ratio" | "band") =>
@@ -268,5 +274,7 @@ export function finalLine(report: DayReport): string {
     `worst_ratio=${v(s.worstRatio)}`,
     `rollbacks=${s.rollbacks}`,
     ...of("band"),
+    `mode=${machine.mode}`,
+    `kernel=${machine.kernel}`,
   ].join(" ");
 }

@@ -4,8 +4,11 @@ import { z } from "zod";
 // fixed amount of CPU work (bogo operations of one method); each job's own report is read into its
 // completion time, and the batch into the mean over its jobs.
 
-/** Bogo operations per job: two each of three lengths, the longest four times the shortest. */
-export const BATCH_JOB_OPS = [150, 150, 300, 300, 600, 600];
+/**
+ * Bogo operations per job, in start order: two each of three lengths, the longest four times the
+ * shortest, mixed so that a policy running jobs in the order they came is not handed shortest-first.
+ */
+export const BATCH_JOB_OPS = [300, 600, 150, 600, 150, 300];
 
 export function batchJobArgs(ops: number): string[] {
   return ["--cpu", "1", "--cpu-method", "int64", "--cpu-ops", String(ops), "--metrics-brief"];

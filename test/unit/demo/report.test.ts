@@ -158,8 +158,8 @@ describe("KPIs and the report", () => {
     expect(row.also[0]!.learnedRatio).toBeCloseTo(100 / 1000);
     expect(report.summary).toMatchObject({ regressions: 0, rollbacks: 1, adaptS: 2 });
     expect(report.summary.figures.find((f) => f.key === "noise_p99")!.value).toBeCloseTo(2000 / 7000);
-    expect(finalLine(report)).toBe(
-      "autopilot: latency_p50_ratio=0.10 latency_p99_ratio=0.43 build_ratio=na batch_ratio=na mixed_p99_ratio=na adapt_s=2.0 regressions=0 worst_ratio=0.43 rollbacks=1 noise_p99=0.29",
+    expect(finalLine(report, { mode: "multi", kernel: "7.3.4+deb13-cloud-amd64" })).toBe(
+      "autopilot: latency_p50_ratio=0.10 latency_p99_ratio=0.43 build_ratio=na batch_ratio=na mixed_p99_ratio=na adapt_s=2.0 regressions=0 worst_ratio=0.43 rollbacks=1 noise_p99=0.29 mode=multi kernel=7.3.4+deb13-cloud-amd64",
     );
     const table = formatTable(report);
     expect(table).toMatch(/default x3, day 1 x1, learned day x3/);
