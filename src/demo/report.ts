@@ -1,4 +1,5 @@
 import type { Metric } from "../sandbox/tools/parser.ts";
+import type { TcgThread } from "../sandbox/types.ts";
 import { type DayPhase, isIdle } from "./day.ts";
 import { type DayFile, kpiMetric, kpiMetrics } from "./day-file.ts";
 import { mainPolicy, median, type RunRecord } from "./kpi.ts";
@@ -256,7 +257,7 @@ export function formatLlmCalls(runs: readonly RunRecord[]): string {
 
 /** Where a day ran: a figure counts only with its emulator mode and kernel beside it. */
 export interface DayMachine {
-  mode: "single" | "multi";
+  mode: TcgThread;
   kernel: string;
 }
 

@@ -1,6 +1,7 @@
 // The qemu command line for a sched_ext guest, shared by the sandbox (initramfs only) and the
 // packaging tests (a Debian root disk booted with systemd on the same kernel).
 import { requireTool } from "./exec.ts";
+import type { TcgThread } from "./types.ts";
 
 export interface QemuDrive {
   file: string;
@@ -22,7 +23,7 @@ export interface QemuMachine {
   /** Default "tcg". KVM only where /dev/kvm is a real hardware-assisted one. */
   accel?: "tcg" | "kvm";
   /** TCG's threading: "multi" (a host thread per vCPU) or "single"; default defaultTcgThread(). */
-  tcgThread?: "single" | "multi";
+  tcgThread?: TcgThread;
   drives?: QemuDrive[];
   /** Appended last, verbatim (e.g. -netdev/-device pairs). */
   extraArgs?: string[];
@@ -44,7 +45,7 @@ export const DEFAULT_KERNEL_ARGS = ["console=ttyS0", "loglevel=1", "oops=panic",
  * int3, and another vCPU ran the stale translation); setup installs qemu >= 10 from
  * bookworm-backports (docs/sandbox.md; the crash rate per switch is not yet measured).
  */
-export function defaultTcgThread(): "single" | "multi" {
+export function defaultTcgThread(): TcgThread {
   return process.env.SCHEDCTL_TCG_THREAD === "single" ? "single" : "multi";
 }
 

@@ -1,6 +1,9 @@
 // The sandbox VM's contract: boot the sched_ext kernel under qemu, run a shell script as the
 // payload of /init, and hand back what the guest reported on the serial console.
 
+/** TCG's threading: "multi" (a host thread per vCPU, the vCPUs in parallel) or "single". */
+export type TcgThread = "single" | "multi";
+
 export interface VmFile {
   /** Path inside the guest. */
   guestPath: string;
@@ -23,7 +26,7 @@ export interface VmRunOptions {
   /** Default "tcg": the development machines' /dev/kvm cannot boot a stock kernel. */
   accel?: "tcg" | "kvm";
   /** TCG's threading (qemu.ts): defaultTcgThread() unless given. */
-  tcgThread?: "single" | "multi";
+  tcgThread?: TcgThread;
   /** Attach the runtime disk with Node and the project's production node_modules (default true).
    * Runs that need neither (bpftool and shell only) boot a little quicker without it. */
   node?: boolean;
